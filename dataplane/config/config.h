@@ -1,0 +1,84 @@
+// wardgate-dp configuration: the YAML file given with --config, loaded into plain
+// structs before EAL or any port is touched. Pure library (yaml-cpp), no DPDK.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace wardgate::config {
+
+// A configuration problem, naming the key path (e.g. "pairs[1].network.vdev").
+class ConfigError : public std::runtime_error {
+ public:
+  ConfigError(std::string key, const std::string& problem)
+      : std::runtime_error(key + ": " + problem), key_(std::move(key)) {}
+  const std::string& key() const { return key_; }
+
+ private:
+  std::string key_;
+};
+
+enum class Hugepages { kAuto, kOn, kOff };
+
+struct EalConfig {
+  std::string lcores = "0-1";        // EAL -l; the first lcore is the main (control) lcore
+  Hugepages hugepages = Hugepages::kAuto;
+  uint32_t memory_mb = 512;          // -m when running without hugepages
+  std::string file_prefix = "wardgate";
+  std::vector<std::string> args;     // passed to EAL verbatim, after ours
+};
+
+// One side of a port pair: a virtual device (DPDK devargs) or a PCI NIC.
+struct PortConfig {
+  std::string vdev;  // e.g. "net_af_packet0,iface=wg-dev0"
+  std::string pci;   // e.g. "0000:03:00.0"
+  // Name DPDK gives the ethdev: the vdev driver instance or the PCI address.
+  std::string EthdevName() const;
+};
+
+// A bump in the wire: frames from `device` go out `network` and back.
+struct PairConfig {
+  std::string name;
+  PortConfig device;   // faces the clinical segment
+  PortConfig network;  // faces the hospital network
+};
+
+struct IdleConfig {
+  uint32_t spin_polls = 64;      // empty polls before the worker starts sleeping
+  uint32_t min_sleep_us = 1;     // first sleep; doubles on each further empty poll
+  uint32_t max_sleep_us = 100;   // cap: bounds the latency a sleeping worker adds
+};
+
+struct Config {
+  EalConfig eal;
+  uint32_t workers = 1;
+  uint32_t mtu = 1500;           // largest L3 packet; frame = mtu + 14 + 2 VLAN tags
+  std::vector<PairConfig> pairs;
+  uint32_t mbufs = 8191;         // per NUMA socket mempool
+  uint32_t mbuf_cache = 256;
+  uint16_t rx_descriptors = 1024;
+  uint16_t tx_descriptors = 1024;
+  uint16_t burst = 32;
+  IdleConfig idle;
+  uint32_t link_wait_ms = 3000;  // wait this long for link up at start, then go on
+  std::string control_socket = "/run/wardgate/dp.sock";
+
+  // Largest Ethernet frame accepted, without FCS: header + QinQ + MTU.
+  uint32_t MaxFrameLen() const { return mtu + 14 + 8; }
+};
+
+// Loads and validates; throws ConfigError naming the key. Unknown keys are errors
+// (a typo must not silently fall back to a default on a clinical network).
+Config LoadFile(const std::string& path);
+Config LoadString(const std::string& yaml_text);
+
+// Parses an EAL core list such as "0-3", "1,3,5" or "0,2-4" (sorted, unique).
+std::vector<unsigned> ParseLcoreList(const std::string& list);
+
+// Configuration used by the offline mode when no --config is given.
+Config OfflineDefaults();
+
+}  // namespace wardgate::config

@@ -1,0 +1,40 @@
+// The internal gRPC API (wardgate.dataplane.v1.Dataplane) on a unix socket.
+// Threads: gRPC's own threads call the handlers; they only read counters (relaxed
+// atomics) and the generation id, so they never stall a worker.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "dataplane/control/events.h"
+#include "dataplane/control/status.h"
+
+namespace grpc {
+class Server;
+}
+
+namespace wardgate::control {
+
+class ApiServer {
+ public:
+  using StatusFn = std::function<Status()>;
+
+  ApiServer(StatusFn status, EventHub* events);
+  ~ApiServer();
+
+  // Listens on `socket_path` (created mode 0600; a stale socket file is replaced).
+  // Throws std::runtime_error if it cannot.
+  void Start(const std::string& socket_path);
+  // Ends open streams and stops serving; removes the socket file.
+  void Stop();
+
+ private:
+  class Service;
+  std::unique_ptr<Service> service_;
+  std::unique_ptr<grpc::Server> server_;
+  EventHub* events_;
+  std::string socket_path_;
+};
+
+}  // namespace wardgate::control

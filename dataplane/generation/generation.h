@@ -1,0 +1,58 @@
+// The immutable configuration generation and its RCU publication.
+//
+// Threads: workers call Current()/Quiescent() once per burst; the control thread
+// (main lcore) calls Publish(). A published generation is never modified; the old
+// one is freed only after every registered worker has passed a quiescent state, so
+// when Publish() returns every worker runs the new generation (DESIGN.md).
+#pragma once
+
+#include <rte_rcu_qsbr.h>
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+
+namespace wardgate::generation {
+
+inline constexpr uint16_t kMaxPorts = RTE_MAX_ETHPORTS;
+inline constexpr uint16_t kNoPeer = 0xffff;
+
+struct Generation {
+  uint64_t id = 0;                   // set by Publish(), increasing from 1
+  // Bridge table: frames received on port p leave on peer[p] (kNoPeer: dropped).
+  std::array<uint16_t, kMaxPorts> peer;
+  uint32_t max_frame_len = 1522;     // longer frames are dropped and counted
+
+  Generation() { peer.fill(kNoPeer); }
+};
+
+class GenerationStore {
+ public:
+  // max_readers: worker thread ids 0..max_readers-1.
+  explicit GenerationStore(uint32_t max_readers);
+  ~GenerationStore();
+  GenerationStore(const GenerationStore&) = delete;
+  GenerationStore& operator=(const GenerationStore&) = delete;
+
+  // --- worker side (reader id = worker id) ---
+  void ReaderOnline(uint32_t reader);   // call once before the first Current()
+  void ReaderOffline(uint32_t reader);  // call before the worker exits or blocks long
+  const Generation* Current() const { return current_.load(std::memory_order_acquire); }
+  void Quiescent(uint32_t reader) { rte_rcu_qsbr_quiescent(qsbr_, reader); }
+
+  // --- control thread ---
+  // Installs `next` (id assigned here), waits until every online reader has moved
+  // past the old generation, frees it, returns the new id. Serialised internally.
+  uint64_t Publish(std::unique_ptr<Generation> next);
+  uint64_t CurrentId() const { return Current() ? Current()->id : 0; }
+
+ private:
+  rte_rcu_qsbr* qsbr_ = nullptr;
+  std::atomic<const Generation*> current_{nullptr};  // read: workers; written: Publish()
+  std::mutex publish_mutex_;                          // one publisher at a time
+  uint64_t next_id_ = 1;
+};
+
+}  // namespace wardgate::generation

@@ -1,0 +1,288 @@
+// wardgate-dp: the dataplane process. Loads the configuration (exit 2 on any error,
+// before EAL or a port is touched), starts EAL, ports, workers and the control API,
+// runs until SIGINT/SIGTERM, then stops in order and prints the final counters.
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "dataplane/config/config.h"
+#include "dataplane/control/api_server.h"
+#include "dataplane/control/events.h"
+#include "dataplane/control/status.h"
+#include "dataplane/generation/generation.h"
+#include "dataplane/offline/offline.h"
+#include "dataplane/port/port.h"
+#include "dataplane/worker/counters.h"
+#include "dataplane/worker/worker.h"
+
+namespace {
+
+using namespace wardgate;
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;  // bad command line or configuration
+
+std::atomic<bool> g_stop{false};  // written by the signal handler, read by all loops
+
+void OnSignal(int) { g_stop.store(true, std::memory_order_relaxed); }
+
+void Usage(FILE* to) {
+  std::fprintf(to,
+               "usage: wardgate-dp --config FILE [--check-config]\n"
+               "       wardgate-dp --pcap IN.pcap [--pcap-out OUT.pcap] [--config FILE]\n"
+               "       wardgate-dp --version\n"
+               "\n"
+               "  --config FILE    YAML configuration (see deploy/examples/)\n"
+               "  --check-config   validate the configuration and exit (0 ok, 2 error)\n"
+               "  --pcap IN        offline mode: run the pipeline over a capture\n"
+               "  --pcap-out OUT   offline mode: write the forwarded frames here\n");
+}
+
+struct Options {
+  std::string config_path;
+  std::string pcap_in;
+  std::string pcap_out;
+  bool check_only = false;
+};
+
+// Hugepages of 2 MiB currently free, or 0 if hugetlbfs is not usable.
+uint64_t FreeHugepageMb() {
+  std::ifstream mounts("/proc/mounts");
+  std::string line;
+  bool mounted = false;
+  while (std::getline(mounts, line)) mounted |= line.find(" hugetlbfs ") != std::string::npos;
+  if (!mounted) return 0;
+  std::ifstream f("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages");
+  uint64_t pages = 0;
+  f >> pages;
+  return pages * 2;
+}
+
+std::vector<std::string> EalArgs(const config::Config& cfg, bool offline) {
+  std::vector<std::string> a = {"wardgate-dp", "-l", offline ? "0" : cfg.eal.lcores, "--file-prefix",
+                                cfg.eal.file_prefix + "-" + std::to_string(getpid())};
+  bool huge = cfg.eal.hugepages == config::Hugepages::kOn;
+  if (cfg.eal.hugepages == config::Hugepages::kAuto) huge = FreeHugepageMb() >= cfg.eal.memory_mb;
+  if (offline) huge = false;
+  // Either way no runtime files are left behind: --in-memory for hugepages, and
+  // --no-shconf without them (EAL refuses --in-memory together with --no-huge).
+  if (huge) {
+    a.push_back("--in-memory");
+  } else {
+    a.insert(a.end(), {"--no-huge", "-m", std::to_string(cfg.eal.memory_mb), "--no-shconf"});
+  }
+  bool any_pci = false;
+  if (!offline) {
+    for (const auto& pair : cfg.pairs) {
+      for (const auto* p : {&pair.device, &pair.network}) {
+        if (!p->vdev.empty()) a.push_back("--vdev=" + p->vdev);
+        if (!p->pci.empty()) {
+          a.insert(a.end(), {"-a", p->pci});
+          any_pci = true;
+        }
+      }
+    }
+  }
+  if (!any_pci) a.push_back("--no-pci");
+  a.insert(a.end(), cfg.eal.args.begin(), cfg.eal.args.end());
+  return a;
+}
+
+bool InitEal(const std::vector<std::string>& args) {
+  std::vector<char*> argv;
+  for (const auto& s : args) argv.push_back(const_cast<char*>(s.c_str()));
+  if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0) {
+    std::fprintf(stderr, "wardgate-dp: EAL init failed: %s\n", rte_strerror(rte_errno));
+    return false;
+  }
+  return true;
+}
+
+int RunLive(const config::Config& cfg) {
+  if (!InitEal(EalArgs(cfg, false))) return kExitFailure;
+
+  std::vector<unsigned> worker_lcores;
+  unsigned lcore;
+  RTE_LCORE_FOREACH_WORKER(lcore) worker_lcores.push_back(lcore);
+  if (worker_lcores.size() < cfg.workers) {
+    std::fprintf(stderr, "wardgate-dp: %u workers need %u worker lcores, EAL has %zu\n", cfg.workers,
+                 cfg.workers, worker_lcores.size());
+    rte_eal_cleanup();
+    return kExitUsage;
+  }
+  worker_lcores.resize(cfg.workers);
+
+  const uint16_t data_room = port::MbufDataRoom(cfg);
+  rte_mempool* pool = rte_pktmbuf_pool_create("wg_mbufs", cfg.mbufs, cfg.mbuf_cache, 0, data_room,
+                                              static_cast<int>(rte_socket_id()));
+  if (!pool) {
+    std::fprintf(stderr, "wardgate-dp: cannot create a mempool of %u mbufs of %u bytes: %s\n", cfg.mbufs,
+                 data_room, rte_strerror(rte_errno));
+    rte_eal_cleanup();
+    return kExitFailure;
+  }
+
+  control::Dataplane dp;
+  dp.config = cfg;
+  dp.boot_id = control::NewBootId();
+  dp.started = std::chrono::steady_clock::now();
+  try {
+    dp.ports = port::OpenPorts(cfg, pool);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "wardgate-dp: %s\n", e.what());
+    rte_mempool_free(pool);
+    rte_eal_cleanup();
+    return kExitFailure;
+  }
+
+  generation::GenerationStore store(cfg.workers);
+  dp.store = &store;
+  {
+    auto gen = std::make_unique<generation::Generation>();
+    for (const auto& p : dp.ports) gen->peer[p.port_id] = p.peer_id;
+    gen->max_frame_len = cfg.MaxFrameLen();
+    store.Publish(std::move(gen));
+  }
+
+  const auto assignment = port::AssignQueues(dp.ports, cfg.workers);
+  std::vector<std::unique_ptr<worker::WorkerCounters>> counters;
+  for (uint32_t w = 0; w < cfg.workers; ++w) {
+    counters.push_back(std::make_unique<worker::WorkerCounters>());
+    worker::WorkerContext ctx;
+    ctx.id = w;
+    ctx.queues = assignment[w];
+    ctx.burst = cfg.burst;
+    ctx.idle = cfg.idle;
+    ctx.store = &store;
+    ctx.counters = counters.back().get();
+    ctx.stop = &g_stop;
+    dp.workers.push_back(std::move(ctx));
+    dp.worker_lcores.push_back(worker_lcores[w]);
+  }
+  for (uint32_t w = 0; w < cfg.workers; ++w) {
+    rte_eal_remote_launch(worker::RunWorker, &dp.workers[w], worker_lcores[w]);
+  }
+
+  control::EventHub events;
+  control::ApiServer api([&dp] { return control::CollectStatus(dp); }, &events);
+  int rc = kExitOk;
+  try {
+    api.Start(cfg.control_socket);
+    std::fprintf(stderr, "wardgate-dp: bridging %zu pair(s) with %u worker(s); control API on unix:%s\n",
+                 cfg.pairs.size(), cfg.workers, cfg.control_socket.c_str());
+    // The main lcore is the control thread: today it only waits for a stop signal;
+    // later it drains event rings and publishes generations.
+    while (!g_stop.load(std::memory_order_relaxed)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "wardgate-dp: %s\n", e.what());
+    rc = kExitFailure;
+  }
+
+  // Stop order: workers (they drain their queues), API, counters, ports, mempool.
+  g_stop.store(true);
+  rte_eal_mp_wait_lcore();
+  api.Stop();
+  auto json = control::ToJson(control::CollectStatus(dp));
+  port::ClosePorts(dp.ports);
+  const unsigned in_use = rte_mempool_in_use_count(pool);
+  json["mode"] = "live";
+  json["mbufs_in_use_at_exit"] = in_use;
+  std::cout << json.dump() << std::endl;
+  if (in_use != 0) {
+    std::fprintf(stderr, "wardgate-dp: %u mbufs leaked after the ports were closed\n", in_use);
+    rc = kExitFailure;
+  }
+  rte_mempool_free(pool);
+  rte_eal_cleanup();
+  return rc;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options opt;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    auto value = [&](const char* name) -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "wardgate-dp: %s needs a value\n", name);
+        std::exit(kExitUsage);
+      }
+      return argv[++i];
+    };
+    if (arg == "--config") {
+      opt.config_path = value("--config");
+    } else if (arg == "--pcap") {
+      opt.pcap_in = value("--pcap");
+    } else if (arg == "--pcap-out") {
+      opt.pcap_out = value("--pcap-out");
+    } else if (arg == "--check-config") {
+      opt.check_only = true;
+    } else if (arg == "--version") {
+      std::printf("wardgate-dp %s\n", WARDGATE_VERSION);
+      return kExitOk;
+    } else if (arg == "-h" || arg == "--help") {
+      Usage(stdout);
+      return kExitOk;
+    } else {
+      std::fprintf(stderr, "wardgate-dp: unknown argument '%s'\n", arg.c_str());
+      Usage(stderr);
+      return kExitUsage;
+    }
+  }
+  const bool offline = !opt.pcap_in.empty();
+  if (!offline && opt.config_path.empty()) {
+    Usage(stderr);
+    return kExitUsage;
+  }
+  if (!opt.pcap_out.empty() && !offline) {
+    std::fprintf(stderr, "wardgate-dp: --pcap-out needs --pcap\n");
+    return kExitUsage;
+  }
+
+  config::Config cfg;
+  try {
+    cfg = opt.config_path.empty() ? config::OfflineDefaults() : config::LoadFile(opt.config_path);
+  } catch (const config::ConfigError& e) {
+    std::fprintf(stderr, "wardgate-dp: config error: %s\n", e.what());
+    return kExitUsage;
+  }
+  if (opt.check_only) {
+    std::fprintf(stderr, "wardgate-dp: %s: configuration ok (%zu pair(s), %u worker(s))\n",
+                 opt.config_path.c_str(), cfg.pairs.size(), cfg.workers);
+    return kExitOk;
+  }
+
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  if (!offline) return RunLive(cfg);
+
+  if (!InitEal(EalArgs(cfg, true))) return kExitFailure;
+  const int rc = offline::RunOffline(cfg, {opt.pcap_in, opt.pcap_out}, g_stop);
+  rte_eal_cleanup();
+  return rc;
+}

@@ -1,0 +1,61 @@
+// Per-worker counters. Single writer (the worker that owns them), read at any time by
+// the control thread: relaxed atomics, which compile to plain loads/stores on x86,
+// so the hot path takes no lock and no locked instruction.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <string_view>
+
+#include "dataplane/generation/generation.h"
+#include "dataplane/parse/packet.h"
+
+namespace wardgate::worker {
+
+class Counter {
+ public:
+  // Writer: the owning worker only.
+  void Add(uint64_t n) { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  // Reader: any thread.
+  uint64_t Load() const { return v_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint64_t> v_{0};
+};
+
+// Why the dataplane dropped a frame. Names are stable: they appear in status and JSON.
+enum class DropReason : uint8_t {
+  kTxFull = 0,       // peer port's tx queue was full
+  kNoPeer,           // received on a port that is in no pair of the generation
+  kFrameTooLong,     // longer than the configured MTU allows
+  kCount
+};
+inline constexpr size_t kDropReasonCount = static_cast<size_t>(DropReason::kCount);
+
+constexpr std::string_view DropReasonName(DropReason r) {
+  switch (r) {
+    case DropReason::kTxFull: return "tx_full";
+    case DropReason::kNoPeer: return "no_peer";
+    case DropReason::kFrameTooLong: return "frame_too_long";
+    case DropReason::kCount: break;
+  }
+  return "unknown";
+}
+
+// Traffic of one worker on one port.
+struct PortCounters {
+  Counter rx_packets, rx_bytes, tx_packets, tx_bytes, tx_full;
+};
+
+// Everything one worker counts. Written by that worker only; read by the control thread.
+struct alignas(64) WorkerCounters {
+  Counter busy_polls;   // loop iterations that received at least one frame
+  Counter idle_polls;   // iterations that received nothing
+  Counter sleeps;       // back-off sleeps taken
+  std::array<Counter, parse::kParseErrorCount> malformed;  // by parse error; index 0 unused
+  std::array<Counter, kDropReasonCount> drops;
+  std::array<PortCounters, generation::kMaxPorts> ports;
+};
+
+}  // namespace wardgate::worker

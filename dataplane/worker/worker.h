@@ -1,0 +1,67 @@
+// The poll-mode worker: run to completion over bursts (DESIGN.md "The worker pipeline").
+//
+// Threads: RunWorker() runs on one worker lcore; ProcessBurst()/TransmitBurst() are
+// called by that worker (or by the offline runner, tests and benchmarks, which own
+// their WorkerCounters). Nothing here locks or allocates.
+#pragma once
+
+#include <rte_mbuf.h>
+
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+#include "dataplane/config/config.h"
+#include "dataplane/generation/generation.h"
+#include "dataplane/worker/counters.h"
+
+namespace wardgate::worker {
+
+inline constexpr uint16_t kMaxBurst = 64;
+
+// The outcome of one burst received on one port: frames to send to `out_port`, and
+// frames to free. Both arrays keep the receive order.
+struct BurstVerdict {
+  uint16_t out_port = generation::kNoPeer;
+  uint16_t n_forward = 0;
+  uint16_t n_drop = 0;
+  rte_mbuf* forward[kMaxBurst];
+  rte_mbuf* drop[kMaxBurst];
+};
+
+// Decides every frame of a burst of n <= kMaxBurst frames received on rx_port:
+// parses headers (counting malformed frames by reason; they are still forwarded),
+// and bridges to the pair's other port. Counts rx on rx_port.
+void ProcessBurst(const generation::Generation& gen, WorkerCounters& counters, uint16_t rx_port,
+                  rte_mbuf* const* pkts, uint16_t n, BurstVerdict& verdict);
+
+// Sends verdict.forward on (out_port, tx_queue), counts tx, frees and counts what the
+// tx queue refused and verdict.drop.
+void TransmitBurst(WorkerCounters& counters, uint16_t tx_queue, BurstVerdict& verdict);
+
+// Frees what ProcessBurst forwarded and dropped without sending (offline, benchmarks).
+void DiscardBurst(BurstVerdict& verdict);
+
+// A receive queue a worker polls. Frames leave on the same queue index of the peer
+// port: with symmetric RSS worker w owns queue w of every port; with one queue per
+// port, the whole pair belongs to one worker.
+struct RxQueue {
+  uint16_t port;
+  uint16_t queue;
+};
+
+struct WorkerContext {
+  uint32_t id = 0;                        // also the RCU reader id
+  std::vector<RxQueue> queues;
+  uint16_t burst = 32;
+  config::IdleConfig idle;
+  generation::GenerationStore* store = nullptr;
+  WorkerCounters* counters = nullptr;
+  const std::atomic<bool>* stop = nullptr;  // written by the control thread
+};
+
+// lcore entry point (rte_eal_remote_launch); arg is a WorkerContext*. Polls until
+// *stop, then drains its receive queues once more and goes RCU-offline.
+int RunWorker(void* arg);
+
+}  // namespace wardgate::worker

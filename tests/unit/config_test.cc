@@ -1,0 +1,164 @@
+// The configuration loader: what a network engineer gets back for each mistake.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <string>
+
+#include "dataplane/config/config.h"
+
+namespace wardgate::config {
+namespace {
+
+constexpr const char* kMinimal = R"(
+pairs:
+  - name: ward
+    device: { vdev: "net_af_packet0,iface=wg-dev0" }
+    network: { vdev: "net_af_packet1,iface=wg-net0" }
+)";
+
+// Loads `yaml` expecting a ConfigError; returns its key.
+std::string ErrorKey(const std::string& yaml, std::string* message = nullptr) {
+  try {
+    LoadString(yaml);
+  } catch (const ConfigError& e) {
+    if (message) *message = e.what();
+    return e.key();
+  }
+  ADD_FAILURE() << "no error for:\n" << yaml;
+  return "";
+}
+
+TEST(Config, MinimalUsesDefaults) {
+  const auto c = LoadString(kMinimal);
+  ASSERT_EQ(c.pairs.size(), 1u);
+  EXPECT_EQ(c.pairs[0].name, "ward");
+  EXPECT_EQ(c.pairs[0].device.EthdevName(), "net_af_packet0");
+  EXPECT_EQ(c.pairs[0].network.EthdevName(), "net_af_packet1");
+  EXPECT_EQ(c.workers, 1u);
+  EXPECT_EQ(c.mtu, 1500u);
+  EXPECT_EQ(c.MaxFrameLen(), 1522u);
+  EXPECT_EQ(c.idle.max_sleep_us, 100u);
+  EXPECT_EQ(c.eal.hugepages, Hugepages::kAuto);
+}
+
+TEST(Config, ShippedExamplesLoad) {
+  for (const char* path : {"deploy/examples/ward.yaml", "deploy/examples/appliance.yaml"}) {
+    SCOPED_TRACE(path);
+    const auto c = LoadFile(std::string(WARDGATE_SOURCE_ROOT) + "/" + path);
+    EXPECT_FALSE(c.pairs.empty());
+  }
+  const auto appliance = LoadFile(std::string(WARDGATE_SOURCE_ROOT) + "/deploy/examples/appliance.yaml");
+  EXPECT_EQ(appliance.pairs.size(), 2u);
+  EXPECT_EQ(appliance.pairs[1].device.EthdevName(), "0000:04:00.0");
+  EXPECT_EQ(appliance.workers, 4u);
+  EXPECT_EQ(appliance.mtu, 9000u);
+  EXPECT_EQ(appliance.eal.hugepages, Hugepages::kOn);
+}
+
+TEST(Config, FullFile) {
+  const auto c = LoadString(R"(
+eal: { lcores: "0-2", hugepages: false, memory_mb: 256, file_prefix: t, args: ["--log-level", "8"] }
+workers: 2
+mtu: 9000
+pairs:
+  - { name: a, device: { pci: "0000:03:00.0" }, network: { pci: "0000:03:00.1" } }
+mempool: { mbufs: 65535, cache: 128 }
+queues: { rx_descriptors: 512, tx_descriptors: 256, burst: 16 }
+idle: { spin_polls: 5, min_sleep_us: 2, max_sleep_us: 50 }
+link: { wait_ms: 0 }
+control: { socket: /tmp/x.sock }
+)");
+  EXPECT_EQ(c.eal.lcores, "0-2");
+  EXPECT_EQ(c.eal.hugepages, Hugepages::kOff);
+  EXPECT_EQ(c.eal.args.size(), 2u);
+  EXPECT_EQ(c.workers, 2u);
+  EXPECT_EQ(c.MaxFrameLen(), 9022u);
+  EXPECT_EQ(c.rx_descriptors, 512);
+  EXPECT_EQ(c.burst, 16);
+  EXPECT_EQ(c.idle.spin_polls, 5u);
+  EXPECT_EQ(c.idle.min_sleep_us, 2u);
+  EXPECT_EQ(c.link_wait_ms, 0u);
+  EXPECT_EQ(c.control_socket, "/tmp/x.sock");
+}
+
+struct BadCase {
+  const char* name;
+  std::string yaml;
+  std::string key;        // expected ConfigError::key()
+  std::string mentions;   // expected in the message
+};
+
+class ConfigErrors : public ::testing::TestWithParam<BadCase> {};
+
+TEST_P(ConfigErrors, NamesKeyAndProblem) {
+  std::string message;
+  EXPECT_EQ(ErrorKey(GetParam().yaml, &message), GetParam().key);
+  EXPECT_NE(message.find(GetParam().mentions), std::string::npos) << message;
+}
+
+const std::string kPairs = std::string(kMinimal);
+
+INSTANTIATE_TEST_SUITE_P(
+    All, ConfigErrors,
+    ::testing::Values(
+        BadCase{"empty", "", "(top level)", "empty"},
+        BadCase{"not_a_map", "- 1\n- 2\n", "(top level)", "mapping"},
+        BadCase{"syntax", "pairs: [\n", "line 2", "YAML syntax"},
+        BadCase{"no_pairs", "workers: 1\n", "pairs", "missing"},
+        BadCase{"empty_pairs", "pairs: []\n", "pairs", "non-empty"},
+        BadCase{"unknown_top", kPairs + "wrokers: 2\n", "wrokers", "unknown key"},
+        BadCase{"unknown_nested", kPairs + "idle: { sleep: 3 }\n", "idle.sleep", "unknown key"},
+        BadCase{"workers_zero", kPairs + "workers: 0\n", "workers", "between 1 and 64"},
+        BadCase{"workers_text", kPairs + "workers: many\n", "workers", "not a non-negative integer"},
+        BadCase{"workers_negative", kPairs + "workers: -1\n", "workers", "not a non-negative integer"},
+        BadCase{"workers_vs_lcores", kPairs + "workers: 2\n", "workers", "lcores"},
+        BadCase{"bad_lcores", kPairs + "eal: { lcores: \"0-\" }\n", "eal.lcores", "core list"},
+        BadCase{"bad_lcores_order", kPairs + "eal: { lcores: \"3-1\" }\n", "eal.lcores", "core list"},
+        BadCase{"mtu_small", kPairs + "mtu: 10\n", "mtu", "between 68 and 9600"},
+        BadCase{"mtu_huge", kPairs + "mtu: 65000\n", "mtu", "between 68 and 9600"},
+        BadCase{"hugepages", kPairs + "eal: { hugepages: maybe }\n", "eal.hugepages", "auto, true or false"},
+        BadCase{"port_missing", "pairs:\n  - { name: a, device: { vdev: net_null0 } }\n", "pairs[0].network",
+                "missing"},
+        BadCase{"port_both", "pairs:\n  - { device: { vdev: net_null0, pci: 0000:01:00.0 }, network: { vdev: net_null1 } }\n",
+                "pairs[0].device", "exactly one"},
+        BadCase{"port_not_net", "pairs:\n  - { device: { vdev: crypto_null }, network: { vdev: net_null1 } }\n",
+                "pairs[0].device.vdev", "not a DPDK net vdev"},
+        BadCase{"port_reused",
+                "pairs:\n  - { name: a, device: { vdev: net_null0 }, network: { vdev: net_null1 } }\n"
+                "  - { name: b, device: { vdev: \"net_null1,x=1\" }, network: { vdev: net_null2 } }\n",
+                "pairs[1].device", "already used"},
+        BadCase{"dup_pair_name",
+                "pairs:\n  - { name: a, device: { vdev: net_null0 }, network: { vdev: net_null1 } }\n"
+                "  - { name: a, device: { vdev: net_null2 }, network: { vdev: net_null3 } }\n",
+                "pairs[1].name", "duplicate"},
+        BadCase{"mbufs_too_few", kPairs + "mempool: { mbufs: 2000 }\n", "mempool.mbufs", "too small"},
+        BadCase{"cache_too_big", kPairs + "mempool: { cache: 1024 }\n", "mempool.cache", "between 0 and 512"},
+        BadCase{"burst", kPairs + "queues: { burst: 0 }\n", "queues.burst", "between 1 and 64"},
+        BadCase{"idle_order", kPairs + "idle: { min_sleep_us: 50, max_sleep_us: 10 }\n", "idle.max_sleep_us",
+                ">= idle.min_sleep_us"},
+        BadCase{"socket_long", kPairs + "control: { socket: /" + std::string(120, 'a') + " }\n",
+                "control.socket", "1 to 107"},
+        BadCase{"args_not_list", kPairs + "eal: { args: --foo }\n", "eal.args", "list"}),
+    [](const auto& param_info) { return std::string(param_info.param.name); });
+
+TEST(Config, MissingFileNamesPath) {
+  try {
+    LoadFile("/nonexistent/wardgate.yaml");
+    FAIL() << "no error";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.key(), "/nonexistent/wardgate.yaml");
+    EXPECT_NE(std::string(e.what()).find("cannot read"), std::string::npos);
+  }
+}
+
+TEST(Config, LcoreLists) {
+  EXPECT_EQ(ParseLcoreList("0-3"), (std::vector<unsigned>{0, 1, 2, 3}));
+  EXPECT_EQ(ParseLcoreList("4,1,2-3"), (std::vector<unsigned>{1, 2, 3, 4}));
+  EXPECT_EQ(ParseLcoreList("7"), (std::vector<unsigned>{7}));
+  for (const char* bad : {"", ",", "1,", "a", "1-", "-1", "2-1", "1;2", "99999"}) {
+    EXPECT_THROW(ParseLcoreList(bad), ConfigError) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace wardgate::config
