@@ -41,6 +41,11 @@ constexpr uint8_t kTcpOptWscale = 3;
 constexpr uint8_t kTcpOptSackPermitted = 4;
 constexpr uint8_t kTcpOptTimestamp = 8;
 
+// RFC 7323 Appendix A layout NOP, NOP, TS(10): the whole option area of most data
+// segments, so it gets a fast path (as in Linux tcp_parse_aligned_timestamp).
+constexpr size_t kTcpAlignedTsLen = 12;
+constexpr uint32_t kTcpAlignedTsPrefix = 0x0101080a;
+
 // IPv4 option types that are a single octet (RFC 791 3.1).
 constexpr uint8_t kIpv4OptEol = 0;
 constexpr uint8_t kIpv4OptNop = 1;
@@ -154,8 +159,11 @@ inline ParseError ParseL4(const uint8_t* f, size_t off, size_t end, bool fragmen
       out.tcp_window = Load16(l4 + 14);
       const size_t hlen = static_cast<size_t>(l4[12] >> 4) * 4;
       if (hlen < kTcpHeaderMin || hlen > avail) return ParseError::kTcpBadDataOffset;
-      if (hlen > kTcpHeaderMin &&
-          !WalkTcpOptions(l4 + kTcpHeaderMin, hlen - kTcpHeaderMin, out)) {
+      if (hlen == kTcpHeaderMin + kTcpAlignedTsLen &&
+          Load32(l4 + kTcpHeaderMin) == kTcpAlignedTsPrefix) {
+        out.tcp_has_timestamp = true;  // what the walk would find, at a third of the cost
+      } else if (hlen > kTcpHeaderMin &&
+                 !WalkTcpOptions(l4 + kTcpHeaderMin, hlen - kTcpHeaderMin, out)) {
         return ParseError::kTcpBadOptions;
       }
       SetPayload(out, off + hlen, end);

@@ -387,6 +387,23 @@ std::vector<ValidCase> ValidCases() {
          EXPECT_EQ(v.payload_len, 1448);
        }});
 
+  // Near misses of the aligned NOP NOP TS fast path go through the full walk.
+  cases.push_back({"Ipv4TcpTimestampThenNops",
+                   Eth(kEthIpv4, Ipv4({}, TcpSeg({.options = Cat({OptTs(1, 2), OptNop(),
+                                                                  OptNop()})}))),
+                   [](const PacketView& v) {
+                     EXPECT_TRUE(v.tcp_has_timestamp);
+                     EXPECT_EQ(v.payload_offset, 34 + 32);
+                   }});
+  cases.push_back({"Ipv4TcpAlignedTimestampThenMss",
+                   Eth(kEthIpv4, Ipv4({}, TcpSeg({.options = Cat({OptNop(), OptNop(),
+                                                                  OptTs(1, 2), OptMss(1400)})}))),
+                   [](const PacketView& v) {
+                     EXPECT_TRUE(v.tcp_has_timestamp);
+                     EXPECT_EQ(v.tcp_mss, 1400);
+                     EXPECT_EQ(v.payload_offset, 34 + 36);
+                   }});
+
   cases.push_back({"Ipv4TcpAllFlags",
                    Eth(kEthIpv4, Ipv4({}, TcpSeg({.flags = 0xff}, Filler(3)))),
                    [](const PacketView& v) {
@@ -966,6 +983,8 @@ std::vector<ErrorCase> ErrorCases() {
       {"TcpWscaleLength4", Ipv4TcpOptions(Bytes{3, 4, 7, 0}), E::kTcpBadOptions},
       {"TcpSackPermLength3", Ipv4TcpOptions(Bytes{4, 3, 0, 1}), E::kTcpBadOptions},
       {"TcpTimestampLength8", Ipv4TcpOptions(Bytes{8, 8, 0, 0, 0, 0, 0, 0}),
+       E::kTcpBadOptions},
+      {"TcpAlignedTimestampLength8", Ipv4TcpOptions(Bytes{1, 1, 8, 8, 0, 0, 0, 0, 0, 0, 0, 0}),
        E::kTcpBadOptions},
       {"TcpOptionLengthZero", Ipv4TcpOptions(Bytes{30, 0, 0, 0}), E::kTcpBadOptions},
       {"TcpOptionLengthOne", Ipv4TcpOptions(Bytes{30, 1, 1, 1}), E::kTcpBadOptions},
