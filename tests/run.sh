@@ -95,7 +95,7 @@ record 1 0
 
 if want unit; then
   banner "unit"
-  for t in parse_test config_test events_test; do gtest "unit/$t" "$BUILD/tests/$t"; done
+  for t in parse_test config_test events_test assign_test; do gtest "unit/$t" "$BUILD/tests/$t"; done
 fi
 
 if want pipeline; then
@@ -109,7 +109,7 @@ san_build() {
     CC=clang CXX=clang++ meson setup "$SAN_BUILD" -Db_sanitize=address,undefined -Db_lundef=false \
       -Dfuzz=true -Dbench=disabled >"$LOGS/san-setup.log" 2>&1 || return 1
   fi
-  meson compile -C "$SAN_BUILD" parse_test config_test events_test bridge_test parse_fuzz config_fuzz \
+  meson compile -C "$SAN_BUILD" parse_test config_test events_test assign_test bridge_test parse_fuzz config_fuzz \
     >"$LOGS/san-build.log" 2>&1
 }
 if want sanitize || want fuzz; then
@@ -126,7 +126,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 if want sanitize; then
   banner "unit and pipeline under ASan+UBSan"
-  for t in parse_test config_test events_test; do gtest "sanitize/$t" "$SAN_BUILD/tests/$t"; done
+  for t in parse_test config_test events_test assign_test; do gtest "sanitize/$t" "$SAN_BUILD/tests/$t"; done
   # DPDK's EAL keeps allocations for the process lifetime: leaks are not checked here.
   ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 gtest sanitize/bridge_test "$SAN_BUILD/tests/bridge_test"
 fi

@@ -16,11 +16,13 @@
 # Prints PASS:/FAIL: per check and "N passed, N failed"; exits 1 if anything failed.
 # The ward and wardgate-dp are always torn down (also on Ctrl-C or an error).
 
+# Check bodies run through `check` (indirectly) and finish exits: not unreachable.
+# shellcheck disable=SC2317,SC2119
 set -uo pipefail
 
 SELF_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=${REPO:-$(cd "$SELF_DIR/../.." && pwd)}
-# shellcheck source=../lib/ward.sh
+# shellcheck source-path=SCRIPTDIR source=../lib/ward.sh
 source "$REPO/tests/lib/ward.sh"
 
 CONFIG=${CONFIG:-$REPO/deploy/examples/ward.yaml}
@@ -49,7 +51,10 @@ done
 LOGDIR=$(mktemp -d /tmp/wardgate-e2e.XXXXXX)
 BG_PIDS=()
 CLEANED=no
+INTERRUPTED=no
 T0=$SECONDS
+# The script's own stdout/stderr: a trap may run while `check` has them redirected.
+exec 3>&1 4>&2
 
 cleanup() {
   [[ $CLEANED == yes ]] && return 0
@@ -59,14 +64,19 @@ cleanup() {
   if [[ -n $DP_PID ]]; then _dp_kill "$DP_PID"; DP_PID=""; fi
   ward_down >/dev/null 2>&1 || true
   for pid in "${BG_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  if ((FAILED == 0)) && [[ -z ${KEEP_LOGS:-} ]]; then
+  if ((FAILED == 0)) && [[ -z ${KEEP_LOGS:-} && $INTERRUPTED == no ]]; then
     rm -rf "$LOGDIR"
   else
-    echo "logs kept in $LOGDIR" >&2
+    echo "logs kept in $LOGDIR" >&4
   fi
 }
+on_signal() {
+  INTERRUPTED=yes
+  echo "interrupted after $PASSED passed, $FAILED failed; cleaning up" >&4
+  exit 130
+}
 trap cleanup EXIT
-trap 'echo "interrupted" >&2; exit 130' INT TERM
+trap on_signal INT TERM
 
 section() { printf '\n== %s (%ds)\n' "$*" $((SECONDS - T0)); }
 
@@ -81,6 +91,10 @@ bg() {
 
 wardctl_json() { "$WARDCTL" --dataplane "$DP_SOCKET" --timeout 3 status --json; }
 boot_id() { wardctl_json 2>/dev/null | jq -er .boot_id; }
+
+# Foreground commands run under `timeout --foreground`, so a Ctrl-C reaches them (plain
+# timeout puts its command in a process group of its own) and the script's trap can
+# clean up at once instead of after the command's own timeout.
 
 # ---------------------------------------------------------------- python helpers
 
@@ -211,7 +225,7 @@ udp_exchange() {
     [[ -n $(in_ns "$sns" ss -Hlun "sport = :$UDP_PORT") ]] && break
     sleep 0.1
   done
-  reply=$(timeout 10 ip netns exec "$cns" "$PY" -c "$PY_UDP" client "$ip" "$UDP_PORT" "$payload" 6)
+  reply=$(timeout --foreground 10 ip netns exec "$cns" "$PY" -c "$PY_UDP" client "$ip" "$UDP_PORT" "$payload" 6)
   wait "$pid" || { echo "UDP server failed"; return 1; }
   got=$(cat "$LOGDIR/udp.rx")
   echo "sent '$payload', server got '$got', reply '$reply'"
@@ -228,7 +242,7 @@ hl7_exchange() {
     "EVN|A01|$now" \
     "PID|1||4711^^^HOSPITAL^MR||DOE^JANE||19700101|F" \
     "PV1|1|I|ICU^12^1" >"$msg"
-  ack=$(timeout 15 ip netns exec wg-pump mllp_send -p "$HL7_PORT" --file "$msg" "$EHR" | tr '\r\013\034' '\n  ')
+  ack=$(timeout --foreground 15 ip netns exec wg-pump mllp_send -p "$HL7_PORT" --file "$msg" "$EHR" | tr '\r\013\034' '\n  ')
   echo "ACK: $ack"
   grep -q "^MSA|AA|$id\$" <<<"$ack" || { echo "no MSA|AA|$id in the ACK"; return 1; }
   "$PY" -c "$PY_HL7_SAME" "$LOGDIR/hl7-received.bin" "$msg"
@@ -244,17 +258,21 @@ tcp_transfer() {
   pid=$!
   wait_for_port "$dns" "$TCP_PORT" 10 || { kill "$pid" 2>/dev/null; return 1; }
   local start=$SECONDS
-  timeout 60 ip netns exec "$sns" "$PY" -c "$PY_TCP" send "$ip" "$TCP_PORT" "$src" 30 || rc=1
+  if ! timeout --foreground 60 ip netns exec "$sns" "$PY" -c "$PY_TCP" send "$ip" "$TCP_PORT" "$src" 30; then
+    rc=1
+    kill "$pid" 2>/dev/null   # the receiver would wait for its accept timeout
+  fi
   wait "$pid" || rc=1
+  [[ -f $dst ]] || : >"$dst"
   s1=$(sha256sum <"$src" | cut -d' ' -f1)
-  s2=$(sha256sum <"$dst" 2>/dev/null | cut -d' ' -f1)
-  echo "sent $(stat -c %s "$src") bytes sha256 $s1; received $(stat -c %s "$dst" 2>/dev/null || echo 0) bytes sha256 $s2 ($((SECONDS - start)) s)"
+  s2=$(sha256sum <"$dst" | cut -d' ' -f1)
+  echo "sent $(stat -c %s "$src") bytes sha256 $s1; received $(stat -c %s "$dst") bytes sha256 $s2 ($((SECONDS - start)) s)"
   rm -f "$src" "$dst"
   ((rc == 0)) && [[ $s1 == "$s2" ]]
 }
 
 dicom_echo() {  # C-ECHO modality -> pacs
-  timeout 30 ip netns exec wg-modality echoscu -v -aet MODALITY -aec PACS -to 5 -ta 10 -td 10 \
+  timeout --foreground 30 ip netns exec wg-modality echoscu -v -aet MODALITY -aec PACS -to 5 -ta 10 -td 10 \
     "$PACS" "$DICOM_PORT"
 }
 

@@ -27,6 +27,7 @@ using testsupport::RingPort;
 
 rte_mempool* g_pool = nullptr;
 RingPort g_dev, g_net, g_other;  // g_other: a third port, to test re-pointing the bridge
+RingPort g_dev2, g_net2;          // a second pair: several pairs per appliance
 std::vector<port::PortInfo> g_ports;
 
 config::Config TestConfig() {
@@ -34,7 +35,10 @@ config::Config TestConfig() {
 mtu: 9000
 pairs:
   - { name: ward, device: { vdev: net_ring_dev }, network: { vdev: net_ring_net } }
-mempool: { mbufs: 16383, cache: 0 }
+  - { name: ward2, device: { vdev: net_ring_dev2 }, network: { vdev: net_ring_net2 } }
+eal: { lcores: "0-2" }
+workers: 2
+mempool: { mbufs: 32767, cache: 0 }
 queues: { rx_descriptors: 1024, tx_descriptors: 1024 }
 link: { wait_ms: 0 }
 )");
@@ -315,13 +319,74 @@ TEST_F(Bridge, GenerationSwapsUnderTrafficLoseNothing) {
   EXPECT_GT(fed.load(), 0u);
 }
 
+// Two pairs, two workers: each pair belongs to one worker (single-queue ports), and
+// every frame leaves on its own pair's other port.
+TEST_F(Bridge, SeveralPairsOnSeveralWorkers) {
+  const auto cfg = TestConfig();
+  generation::GenerationStore store(cfg.workers);
+  auto gen = std::make_unique<generation::Generation>();
+  for (const auto& p : g_ports) gen->peer[p.port_id] = p.peer_id;
+  gen->max_frame_len = cfg.MaxFrameLen();
+  store.Publish(std::move(gen));
+
+  const auto assignment = port::AssignQueues(g_ports, cfg.workers);
+  std::atomic<bool> stop{false};
+  std::vector<std::unique_ptr<worker::WorkerCounters>> counters;
+  std::vector<worker::WorkerContext> ctx(cfg.workers);
+  std::vector<unsigned> lcores;
+  unsigned lcore = rte_get_next_lcore(-1, 1, 0);
+  for (uint32_t w = 0; w < cfg.workers; ++w, lcore = rte_get_next_lcore(lcore, 1, 0)) {
+    ASSERT_LT(lcore, RTE_MAX_LCORE);
+    counters.push_back(std::make_unique<worker::WorkerCounters>());
+    ctx[w].id = w;
+    ctx[w].queues = assignment[w];
+    ctx[w].idle = {16, 1, 100};
+    ctx[w].store = &store;
+    ctx[w].counters = counters.back().get();
+    ctx[w].stop = &stop;
+    lcores.push_back(lcore);
+  }
+  for (uint32_t w = 0; w < cfg.workers; ++w) {
+    ASSERT_EQ(rte_eal_remote_launch(worker::RunWorker, &ctx[w], lcores[w]), 0);
+  }
+  // Distinct frames per ingress port, so a frame on the wrong egress is caught.
+  const std::vector<std::pair<RingPort*, RingPort*>> paths = {
+      {&g_dev, &g_net}, {&g_net, &g_dev}, {&g_dev2, &g_net2}, {&g_net2, &g_dev2}};
+  std::vector<std::vector<Frame>> sent(paths.size()), got(paths.size());
+  for (int i = 0; i < 400; ++i) {
+    const size_t k = size_t(i) % paths.size();
+    Frame f = testsupport::UdpV4(16 + k);
+    f.back() = uint8_t(i);
+    sent[k].push_back(f);
+    ASSERT_EQ(rte_ring_enqueue(paths[k].first->rx, testsupport::MbufFrom(g_pool, f)), 0);
+  }
+  for (int i = 0; i < 2000; ++i) {
+    bool empty = true;
+    for (const auto& [in, out] : paths) empty &= rte_ring_count(in->rx) == 0;
+    if (empty) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  stop = true;
+  for (unsigned l : lcores) rte_eal_wait_lcore(l);
+  for (size_t k = 0; k < paths.size(); ++k) {
+    Collect(paths[k].second->tx, &got[k]);
+    EXPECT_EQ(got[k], sent[k]) << "path " << k;
+  }
+  // Each worker handled exactly one pair (both directions).
+  for (uint32_t w = 0; w < cfg.workers; ++w) {
+    uint64_t rx = 0;
+    for (const auto& p : g_ports) rx += counters[w]->ports[p.port_id].rx_packets.Load();
+    EXPECT_EQ(rx, 200u) << "worker " << w;
+  }
+}
+
 }  // namespace
 }  // namespace wardgate
 
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
   const std::string prefix = "wg-pipeline-" + std::to_string(getpid());
-  const char* eal_argv[] = {"bridge_test", "-l", "0-1", "--no-huge", "-m", "512", "--no-shconf", "--no-pci",
+  const char* eal_argv[] = {"bridge_test", "--lcores", "0@0,1@1,2@1", "--no-huge", "-m", "512", "--no-shconf", "--no-pci",
                             "--file-prefix", prefix.c_str(), "--log-level", "lib.eal:error"};
   if (rte_eal_init(int(std::size(eal_argv)), const_cast<char**>(eal_argv)) < 0) {
     std::fprintf(stderr, "EAL init failed\n");
@@ -333,6 +398,8 @@ int main(int argc, char** argv) {
   g_dev = testsupport::MakeRingPort("dev");
   g_net = testsupport::MakeRingPort("net");
   g_other = testsupport::MakeRingPort("other");
+  g_dev2 = testsupport::MakeRingPort("dev2");
+  g_net2 = testsupport::MakeRingPort("net2");
   // Configure and start the pair with the dataplane's own port code.
   g_ports = port::OpenPorts(cfg, g_pool);
   {

@@ -668,6 +668,15 @@ std::vector<ValidCase> ValidCases() {
                      EXPECT_EQ(v.arp_op, 0);
                    }});
 
+  // Ethernet hardware but a non-IPv4 protocol type: hlen/plen are not checked.
+  cases.push_back({"ArpEthernetOtherProtocol",
+                   Eth(kEthArp, Bytes{0, 1, 0x86, 0xdd, 6, 16, 0, 1}),
+                   [](const PacketView& v) {
+                     EXPECT_EQ(v.l3, L3::kArp);
+                     EXPECT_EQ(v.arp_op, 0);
+                     EXPECT_EQ(v.src_addr, (std::array<uint8_t, 16>{}));
+                   }});
+
   cases.push_back({"Ipv6TcpSyn",
                    Eth(kEthIpv6, Ipv6({.hop_limit = 255},
                                       TcpSeg({.flags = kTcpSyn,
