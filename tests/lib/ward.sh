@@ -267,7 +267,7 @@ _dp_is_zombie() {
 }
 
 # dp_stats [JQ_FILTER]: the final counters of the last wardgate-dp, e.g.
-#   dp_stats '.pairs[0].device.rx_packets'
+#   dp_stats '.ports[] | select(.role == "device") | .rx_packets'
 dp_stats() {
   jq -e "${1:-.}" "$DP_STATS"
 }

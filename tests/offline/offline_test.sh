@@ -69,4 +69,27 @@ check "bad config: exit 2 naming the key" expect_exit 2 "config error: pairs" "$
 check "unknown option: exit 2" expect_exit 2 "unknown argument" "$DP" --pcap "$WORK/mix.pcap" --frobnicate
 check "--pcap-out without --pcap: exit 2" expect_exit 2 "needs --pcap" "$DP" --pcap-out x.pcap --config "$REPO/deploy/examples/ward.yaml"
 
+# Live mode refuses a bad configuration before EAL starts (so before any port is touched).
+no_eal() {  # no_eal CMD...: exit 2, "config error" on stderr, and no EAL output at all
+  "$@" >/dev/null 2>"$WORK/err"
+  local rc=$?
+  [[ $rc == 2 ]] || { echo "exit $rc: $(cat "$WORK/err")"; return 1; }
+  grep -q "config error" "$WORK/err" || { echo "no 'config error': $(cat "$WORK/err")"; return 1; }
+  ! grep -q "EAL" "$WORK/err" || { echo "EAL ran: $(cat "$WORK/err")"; return 1; }
+}
+sed 's/^workers: 1 /wrokers: 1 /' "$REPO/deploy/examples/ward.yaml" >"$WORK/typo.yaml"
+check "live: misspelt key refused before EAL, exit 2" no_eal "$DP" --config "$WORK/typo.yaml"
+sed 's/^workers: 1 /workers: 4 /' "$REPO/deploy/examples/ward.yaml" >"$WORK/lcores.yaml"
+check "live: more workers than lcores refused before EAL" no_eal "$DP" --config "$WORK/lcores.yaml"
+sed 's/net_af_packet1,iface=wg-net0/net_af_packet0,iface=wg-net0/' "$REPO/deploy/examples/ward.yaml" >"$WORK/dup.yaml"
+check "live: one port in two places refused before EAL" no_eal "$DP" --config "$WORK/dup.yaml"
+for ex in "$REPO"/deploy/examples/*.yaml; do
+  check "--check-config accepts $(basename "$ex")" "$DP" --config "$ex" --check-config
+done
+
+# wardctl: usage errors exit 2, an unreachable dataplane exits 1 with the reason.
+check "wardctl without a command: exit 2" expect_exit 2 "usage" "$WARDGATE_BUILD/wardctl" --dataplane /tmp/x.sock
+check "wardctl to a missing socket: exit 1" expect_exit 1 "dataplane at $WORK/none.sock" \
+  "$WARDGATE_BUILD/wardctl" --dataplane "$WORK/none.sock" --timeout 2 status
+
 finish
