@@ -41,7 +41,7 @@ finish() {
 
 # gtest NAME BINARY [ARGS]: run a GoogleTest binary, count its test cases.
 gtest() {
-  local name=$1 bin=$2 log=$LOGS/$1.log p f
+  local name=$1 bin=$2 log=$LOGS/${1//\//-}.log p f
   shift 2
   if [[ ! -x $bin ]]; then
     record 0 1 "$name: $bin not built"
@@ -62,7 +62,7 @@ gtest() {
 
 # script NAME CMD...: run a test script that prints PASS:/FAIL: lines.
 script() {
-  local name=$1 log=$LOGS/$1.log p f rc
+  local name=$1 log=$LOGS/${1//\//-}.log p f rc
   shift
   timeout 1200 "$@" 2>&1 | tee "$log" | grep -E '^(PASS|FAIL):|^ {2,}' | grep -v '^PASS:' || true
   rc=${PIPESTATUS[0]}
@@ -109,8 +109,9 @@ san_build() {
     CC=clang CXX=clang++ meson setup "$SAN_BUILD" -Db_sanitize=address,undefined -Db_lundef=false \
       -Dfuzz=true -Dbench=disabled >"$LOGS/san-setup.log" 2>&1 || return 1
   fi
-  meson compile -C "$SAN_BUILD" parse_test config_test events_test assign_test bridge_test parse_fuzz config_fuzz \
-    >"$LOGS/san-build.log" 2>&1
+  # ninja (not meson compile) regenerates itself first when a meson.build changed.
+  ninja -C "$SAN_BUILD" tests/parse_test tests/config_test tests/events_test tests/assign_test \
+    tests/bridge_test tests/parse_fuzz tests/config_fuzz >"$LOGS/san-build.log" 2>&1
 }
 if want sanitize || want fuzz; then
   banner "sanitize build (clang, ASan+UBSan)"

@@ -31,9 +31,10 @@ void ProcessBurst(const generation::Generation& gen, WorkerCounters& counters, u
     rx_bytes += m->pkt_len;
 
     // Headers sit in the first segment; chained jumbo frames are parsed from it.
-    parse::PacketView view;
+    // ParsePacket resets the view itself, so the scratch is not cleared here.
     const auto err = parse::ParsePacket(
-        std::span<const uint8_t>(rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m)), view);
+        std::span<const uint8_t>(rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m)),
+        verdict.views[i]);
     if (err != parse::ParseError::kNone) [[unlikely]] {
       counters.malformed[static_cast<size_t>(err)].Add(1);
     }

@@ -13,6 +13,7 @@
 
 #include "dataplane/config/config.h"
 #include "dataplane/generation/generation.h"
+#include "dataplane/parse/packet.h"
 #include "dataplane/worker/counters.h"
 
 namespace wardgate::worker {
@@ -20,8 +21,11 @@ namespace wardgate::worker {
 inline constexpr uint16_t kMaxBurst = 64;
 
 // The outcome of one burst received on one port: frames to send to `out_port`, and
-// frames to free. Both arrays keep the receive order.
+// frames to free. Both arrays keep the receive order. Also the worker's scratch for
+// the burst's parsed headers (views[i] for the i-th received frame), so later stages
+// read them without parsing again. One per worker, reused for every burst.
 struct BurstVerdict {
+  parse::PacketView views[kMaxBurst];
   uint16_t out_port = generation::kNoPeer;
   uint16_t n_forward = 0;
   uint16_t n_drop = 0;
