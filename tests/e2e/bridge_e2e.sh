@@ -148,6 +148,30 @@ else:
 
 # hl7 record check: "LISTENER_OUT SENT_FILE": the last message the listener stored is
 # exactly the message between the MLLP framing bytes of SENT_FILE.
+# One MLLP session across a gateway restart: send, wait for FLAG to appear, send again
+# on the same TCP connection; print both ACKs. Args: HOST PORT FLAG ID1 ID2
+PY_HL7_SESSION='
+import os, socket, sys, time
+host, port, flag, ids = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4:6]
+def msg(i):
+    return ("\x0bMSH|^~\\&|INFUSION_PUMP|ICU|EHR|HOSPITAL|20261130||ORU^R01|%s|P|2.5\r"
+            "OBX|1|NM|RATE^Infusion rate||12.5|mL/h\r\x1c\r" % i).encode()
+def ack(s):
+    buf = b""
+    while not buf.endswith(b"\x1c\r"):
+        d = s.recv(4096)
+        if not d: raise SystemExit("connection closed")
+        buf += d
+    return buf.decode(errors="replace").replace("\r", " ").strip("\x0b\x1c ")
+s = socket.create_connection((host, port), timeout=30)
+s.sendall(msg(ids[0])); print(ack(s), flush=True)
+deadline = time.time() + 60
+while not os.path.exists(flag):
+    if time.time() > deadline: raise SystemExit("flag never came")
+    time.sleep(0.1)
+s.sendall(msg(ids[1])); print(ack(s), flush=True)
+'
+
 PY_HL7_SAME='
 import sys
 got = open(sys.argv[1], "rb").read().split(b"\x1c")
@@ -413,6 +437,43 @@ if [[ -n $DP_PID ]]; then
   check "after SIGKILL restart, final counters: mbufs_in_use_at_exit == 0" final_mbufs_ok
   check "after SIGKILL restart, final counters: rx == tx across the bridge" final_nothing_lost
 fi
+
+section "restart under an open HL7 session"
+# A gateway restart must not break a clinical TCP session: the pump's connection to the
+# EHR stays open across it, and the next message on it is delivered (TCP retransmits).
+session_across_restart() {
+  local flag=$LOGDIR/restart-done out=$LOGDIR/session.out pid
+  rm -f "$flag" "$out"
+  timeout 90 ip netns exec wg-pump "$PY" -c "$PY_HL7_SESSION" "$EHR" "$HL7_PORT" "$flag" SESS1 SESS2 >"$out" 2>&1 &
+  pid=$!
+  local t
+  for ((t = 0; t < 100; t++)); do grep -q "MSA|AA|SESS1" "$out" 2>/dev/null && break; sleep 0.1; done
+  grep -q "MSA|AA|SESS1" "$out" || { echo "first message not acknowledged: $(cat "$out")"; kill "$pid"; return 1; }
+  stop_dp
+  start_dp "$CONFIG" "$LOGDIR/dp4.log" || { kill "$pid"; return 1; }
+  touch "$flag"
+  wait "$pid" || { echo "session failed: $(cat "$out")"; return 1; }
+  cat "$out"
+  grep -q "MSA|AA|SESS2" "$out"
+}
+if [[ -z $DP_PID ]]; then start_dp "$CONFIG" "$LOGDIR/dp4-pre.log" || finish; fi
+check "HL7 session open across a wardgate-dp restart: next message acknowledged" session_across_restart
+check "control socket is mode 0600" bash -c "[[ \$(stat -c %a '$DP_SOCKET') == 600 ]]"
+# WatchEvents: the stream stays open (no events yet in this version) until the
+# dataplane stops, then ends cleanly.
+watch_events_until_stop() {
+  "$WARDCTL" --dataplane "$DP_SOCKET" events >"$LOGDIR/events.out" 2>&1 &
+  local pid=$! rc
+  sleep 1
+  kill -0 "$pid" 2>/dev/null || { echo "stream ended early: $(cat "$LOGDIR/events.out")"; return 1; }
+  stop_dp
+  timeout 10 tail --pid="$pid" -f /dev/null
+  wait "$pid"
+  rc=$?
+  echo "wardctl events exit $rc: $(cat "$LOGDIR/events.out")"
+  ((rc == 0))
+}
+check "WatchEvents stream stays open and ends cleanly when wardgate-dp stops" watch_events_until_stop
 
 section "teardown"
 cleanup
