@@ -17,14 +17,19 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "dataplane/config/config.h"
 #include "dataplane/control/api_server.h"
+#include "dataplane/control/controller.h"
 #include "dataplane/control/events.h"
 #include "dataplane/control/status.h"
+#include "dataplane/events/eve_sink.h"
+#include "dataplane/inspect/inspector.h"
+#include "dataplane/inspect/rules_loader.h"
 #include "dataplane/generation/generation.h"
 #include "dataplane/offline/offline.h"
 #include "dataplane/port/port.h"
@@ -46,19 +51,26 @@ void OnSignal(int) { g_stop.store(true, std::memory_order_relaxed); }
 void Usage(FILE* to) {
   std::fprintf(to,
                "usage: wardgate-dp --config FILE [--check-config]\n"
-               "       wardgate-dp --pcap IN.pcap [--pcap-out OUT.pcap] [--config FILE]\n"
+               "       wardgate-dp --pcap IN.pcap [--pcap-out OUT.pcap] [--rules FILE]... [--eve OUT.json]\n"
+               "                   [--simulate-ips] [--config FILE]\n"
                "       wardgate-dp --version\n"
                "\n"
                "  --config FILE    YAML configuration (see deploy/examples/)\n"
                "  --check-config   validate the configuration and exit (0 ok, 2 error)\n"
                "  --pcap IN        offline mode: run the pipeline over a capture\n"
-               "  --pcap-out OUT   offline mode: write the forwarded frames here\n");
+               "  --pcap-out OUT   offline mode: write the forwarded frames here\n"
+               "  --rules FILE     offline mode: Suricata-dialect rules to run (repeatable)\n"
+               "  --eve OUT        offline mode: write EVE JSON events here\n"
+               "  --simulate-ips   offline mode: drop/reject rules drop packets as inline\n");
 }
 
 struct Options {
   std::string config_path;
   std::string pcap_in;
   std::string pcap_out;
+  std::vector<std::string> rules;
+  std::string eve;
+  bool simulate_ips = false;
   bool check_only = false;
 };
 
@@ -115,7 +127,31 @@ bool InitEal(const std::vector<std::string>& args) {
   return true;
 }
 
+void PrintRuleErrors(const inspect::RulesLoad& loaded) {
+  for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.c_str());
+}
+
 int RunLive(const config::Config& cfg) {
+  // Rules before EAL: a rule set that does not load stops us before any port is touched.
+  inspect::RulesLoad initial_rules;
+  if (!cfg.rules.files.empty()) {
+    initial_rules = inspect::LoadRuleFiles(cfg.rules.files, cfg.rules);
+    PrintRuleErrors(initial_rules);
+    if (!initial_rules.compiled) {
+      std::fprintf(stderr, "wardgate-dp: rule set refused (%zu error(s))\n", initial_rules.errors.size());
+      return kExitUsage;
+    }
+  }
+  std::unique_ptr<events::EveSink> eve;
+  control::EventHub events;
+  try {
+    eve = std::make_unique<events::EveSink>(cfg.eve.file, cfg.eve.payload, cfg.eve.packet,
+                                            [&events](const std::string& line) { events.Publish(line); });
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "wardgate-dp: %s\n", e.what());
+    return kExitUsage;
+  }
+
   if (!InitEal(EalArgs(cfg, false))) return kExitFailure;
 
   std::vector<unsigned> worker_lcores;
@@ -158,13 +194,19 @@ int RunLive(const config::Config& cfg) {
     auto gen = std::make_unique<generation::Generation>();
     for (const auto& p : dp.ports) gen->peer[p.port_id] = p.peer_id;
     gen->max_frame_len = cfg.MaxFrameLen();
+    if (initial_rules.compiled) inspect::AttachRules(*gen, initial_rules.compiled, "config", cfg.workers);
     store.Publish(std::move(gen));
   }
 
   const auto assignment = port::AssignQueues(dp.ports, cfg.workers);
   std::vector<std::unique_ptr<worker::WorkerCounters>> counters;
+  std::vector<std::unique_ptr<events::EventRing<events::AlertRecord>>> rings;
+  std::vector<std::unique_ptr<inspect::Inspector>> inspectors;
   for (uint32_t w = 0; w < cfg.workers; ++w) {
     counters.push_back(std::make_unique<worker::WorkerCounters>());
+    rings.push_back(std::make_unique<events::EventRing<events::AlertRecord>>(4096));
+    inspectors.push_back(std::make_unique<inspect::Inspector>(w, rings.back().get(), /*blocking=*/true));
+    dp.rings.push_back(rings.back().get());
     worker::WorkerContext ctx;
     ctx.id = w;
     ctx.queues = assignment[w];
@@ -172,6 +214,7 @@ int RunLive(const config::Config& cfg) {
     ctx.idle = cfg.idle;
     ctx.store = &store;
     ctx.counters = counters.back().get();
+    ctx.inspector = inspectors.back().get();
     ctx.stop = &g_stop;
     dp.workers.push_back(std::move(ctx));
     dp.worker_lcores.push_back(worker_lcores[w]);
@@ -180,17 +223,29 @@ int RunLive(const config::Config& cfg) {
     rte_eal_remote_launch(worker::RunWorker, &dp.workers[w], worker_lcores[w]);
   }
 
-  control::EventHub events;
-  control::ApiServer api([&dp] { return control::CollectStatus(dp); }, &events);
+  control::Controller controller(store, dp.rings, *eve, cfg.rules, cfg.workers);
+  auto load_rules = [&](const std::string& source, const std::string& source_name, const std::string& version,
+                        bool lenient) {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto result = controller.LoadRules(source, source_name, version, lenient);
+    if (result.accepted) {
+      std::fprintf(stderr, "wardgate-dp: rules '%s' loaded: %u rules, generation %llu (%.1f ms)\n",
+                   version.c_str(), result.rules_loaded, static_cast<unsigned long long>(result.generation_id),
+                   std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    }
+    return result;
+  };
+  dp.control_mu = &controller.mutex();
+  control::ApiServer api([&dp] { return control::CollectStatus(dp); }, load_rules, &events);
   int rc = kExitOk;
   try {
     api.Start(cfg.control_socket);
     std::fprintf(stderr, "wardgate-dp: bridging %zu pair(s) with %u worker(s); control API on unix:%s\n",
                  cfg.pairs.size(), cfg.workers, cfg.control_socket.c_str());
-    // The main lcore is the control thread: today it only waits for a stop signal;
-    // later it drains event rings and publishes generations.
+    // The main lcore is the control thread: it drains the event rings until stopped.
     while (!g_stop.load(std::memory_order_relaxed)) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      controller.Drain();
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "wardgate-dp: %s\n", e.what());
@@ -200,6 +255,7 @@ int RunLive(const config::Config& cfg) {
   // Stop order: workers (they drain their queues), API, counters, ports, mempool.
   g_stop.store(true);
   rte_eal_mp_wait_lcore();
+  controller.Drain();
   api.Stop();
   auto json = control::ToJson(control::CollectStatus(dp));
   port::ClosePorts(dp.ports);
@@ -235,6 +291,12 @@ int main(int argc, char** argv) {
       opt.pcap_in = value("--pcap");
     } else if (arg == "--pcap-out") {
       opt.pcap_out = value("--pcap-out");
+    } else if (arg == "--rules") {
+      opt.rules.push_back(value("--rules"));
+    } else if (arg == "--eve") {
+      opt.eve = value("--eve");
+    } else if (arg == "--simulate-ips") {
+      opt.simulate_ips = true;
     } else if (arg == "--check-config") {
       opt.check_only = true;
     } else if (arg == "--version") {
@@ -254,14 +316,14 @@ int main(int argc, char** argv) {
     Usage(stderr);
     return kExitUsage;
   }
-  if (!opt.pcap_out.empty() && !offline) {
-    std::fprintf(stderr, "wardgate-dp: --pcap-out needs --pcap\n");
+  if ((!opt.pcap_out.empty() || !opt.eve.empty() || !opt.rules.empty() || opt.simulate_ips) && !offline) {
+    std::fprintf(stderr, "wardgate-dp: --pcap-out, --rules, --eve and --simulate-ips need --pcap\n");
     return kExitUsage;
   }
 
   config::Config cfg;
   try {
-    cfg = opt.config_path.empty() ? config::OfflineDefaults() : config::LoadFile(opt.config_path);
+    cfg = opt.config_path.empty() ? config::OfflineDefaults() : config::LoadFile(opt.config_path, offline);
   } catch (const config::ConfigError& e) {
     std::fprintf(stderr, "wardgate-dp: config error: %s\n", e.what());
     return kExitUsage;
@@ -282,7 +344,7 @@ int main(int argc, char** argv) {
   if (!offline) return RunLive(cfg);
 
   if (!InitEal(EalArgs(cfg, true))) return kExitFailure;
-  const int rc = offline::RunOffline(cfg, {opt.pcap_in, opt.pcap_out}, g_stop);
+  const int rc = offline::RunOffline(cfg, {opt.pcap_in, opt.pcap_out, opt.rules, opt.eve, opt.simulate_ips}, g_stop);
   rte_eal_cleanup();
   return rc;
 }

@@ -24,7 +24,7 @@ readonly BUILD_PACKAGES=(
 )
 # Test and run: clinical protocol peers (DICOM, HL7), packet tools, the simulated ward.
 readonly RUN_PACKAGES=(
-  dcmtk python3-hl7 python3-scapy python3-grpcio
+  dcmtk python3-hl7 python3-scapy python3-grpcio python3-yaml
   tshark tcpreplay nmap
   ethtool iproute2 jq curl procps iputils-ping
 )

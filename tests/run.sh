@@ -5,7 +5,7 @@
 #   tests/run.sh                 everything
 #   tests/run.sh unit pipeline   only these suites
 #
-# Suites: unit, pipeline, sanitize, offline, e2e, quickstart, fuzz.
+# Suites: unit, pipeline, sanitize, offline, conformance, e2e, quickstart, fuzz.
 # Environment: FUZZ_SECONDS (per fuzz target, default 30), SKIP_DEPS=1 (no apt check).
 set -uo pipefail
 
@@ -19,9 +19,11 @@ PASSED=0
 FAILED=0
 FAILURES=()
 SUITES=("$@")
-[[ ${#SUITES[@]} -gt 0 ]] || SUITES=(unit pipeline sanitize offline e2e quickstart fuzz)
+[[ ${#SUITES[@]} -gt 0 ]] || SUITES=(unit pipeline sanitize offline conformance e2e quickstart fuzz)
 
 want() { [[ " ${SUITES[*]} " == *" $1 "* ]]; }
+UNIT_TESTS="parse_test config_test events_test assign_test reject_test eve_test rules_parse_test matcher_test flow_table_test tcp_stream_test"
+FUZZ_TARGETS="parse config rules"
 banner() { printf '\n=== %s ===\n' "$*"; }
 record() {  # record PASSED_N FAILED_N [failure description]
   PASSED=$((PASSED + $1))
@@ -64,7 +66,7 @@ gtest() {
 script() {
   local name=$1 log=$LOGS/${1//\//-}.log p f rc
   shift
-  timeout 1200 "$@" 2>&1 | tee "$log" | grep -E '^(PASS|FAIL):|^ {2,}' | grep -v '^PASS:' || true
+  timeout 1200 "$@" 2>&1 | tee "$log" | grep -E '^(PASS|FAIL|SKIP):|^ {2,}' | grep -v '^PASS:' || true
   rc=${PIPESTATUS[0]}
   p=$(grep -c '^PASS:' "$log")
   f=$(grep -c '^FAIL:' "$log")
@@ -95,12 +97,13 @@ record 1 0
 
 if want unit; then
   banner "unit"
-  for t in parse_test config_test events_test assign_test; do gtest "unit/$t" "$BUILD/tests/$t"; done
+  for t in $UNIT_TESTS; do gtest "unit/$t" "$BUILD/tests/$t"; done
 fi
 
 if want pipeline; then
   banner "pipeline (EAL --no-huge, ring ports)"
   gtest pipeline/bridge_test "$BUILD/tests/bridge_test"
+  gtest pipeline/reload_test "$BUILD/tests/reload_test"
 fi
 
 # One clang build with ASan+UBSan serves the sanitize suite and the fuzzers.
@@ -110,8 +113,10 @@ san_build() {
       -Dfuzz=true -Dbench=disabled >"$LOGS/san-setup.log" 2>&1 || return 1
   fi
   # ninja (not meson compile) regenerates itself first when a meson.build changed.
-  ninja -C "$SAN_BUILD" tests/parse_test tests/config_test tests/events_test tests/assign_test \
-    tests/bridge_test tests/parse_fuzz tests/config_fuzz >"$LOGS/san-build.log" 2>&1
+  local targets=()
+  for t in $UNIT_TESTS bridge_test reload_test; do targets+=("tests/$t"); done
+  for f in $FUZZ_TARGETS; do targets+=("tests/${f}_fuzz"); done
+  ninja -C "$SAN_BUILD" "${targets[@]}" >"$LOGS/san-build.log" 2>&1
 }
 if want sanitize || want fuzz; then
   banner "sanitize build (clang, ASan+UBSan)"
@@ -127,9 +132,10 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 if want sanitize; then
   banner "unit and pipeline under ASan+UBSan"
-  for t in parse_test config_test events_test assign_test; do gtest "sanitize/$t" "$SAN_BUILD/tests/$t"; done
+  for t in $UNIT_TESTS; do gtest "sanitize/$t" "$SAN_BUILD/tests/$t"; done
   # DPDK's EAL keeps allocations for the process lifetime: leaks are not checked here.
   ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 gtest sanitize/bridge_test "$SAN_BUILD/tests/bridge_test"
+  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 gtest sanitize/reload_test "$SAN_BUILD/tests/reload_test"
 fi
 
 if want offline; then
@@ -137,9 +143,15 @@ if want offline; then
   script offline "$REPO/tests/offline/offline_test.sh"
 fi
 
+if want conformance; then
+  banner "conformance (Suricata's public test cases through the offline mode)"
+  script conformance /usr/bin/python3 "$REPO/tests/conformance/run_suricata_verify.py" --build "$BUILD"
+fi
+
 if want e2e; then
   banner "end-to-end in network namespaces (net_af_packet)"
   script e2e "$REPO/tests/e2e/bridge_e2e.sh"
+  script ips-e2e "$REPO/tests/e2e/ips_e2e.sh"
 fi
 
 if want quickstart; then
@@ -149,7 +161,7 @@ fi
 
 if want fuzz; then
   banner "fuzz (${FUZZ_SECONDS}s per target)"
-  for target in parse config; do
+  for target in $FUZZ_TARGETS; do
     corpus=$(mktemp -d "$LOGS/corpus-$target.XXXX")
     cp "$REPO/tests/fuzz/corpus/$target/"* "$corpus/" 2>/dev/null
     if [[ -x $SAN_BUILD/tests/${target}_fuzz ]] &&

@@ -9,7 +9,13 @@
 #include <string>
 #include <vector>
 
+#include <fstream>
+#include <map>
+#include <sstream>
+
 #include "dataplane.grpc.pb.h"
+#include "rules/files.h"
+#include "rules/matcher.h"
 
 namespace {
 
@@ -23,12 +29,80 @@ void Usage(FILE* to) {
   std::fprintf(to,
                "usage: wardctl --dataplane SOCKET status [--json]\n"
                "       wardctl --dataplane SOCKET events [--count N]\n"
+               "       wardctl --dataplane SOCKET rules load FILE [--version LABEL] [--lenient]\n"
+               "       wardctl rules check [--lenient] [--var NAME=VALUE]... FILE...\n"
                "\n"
                "  --dataplane SOCKET  unix socket of a wardgate-dp control API\n"
                "  status              version, uptime, generation, ports, workers and counters\n"
                "  events              stream events as EVE JSON lines (Ctrl-C to stop)\n"
                "  --json              print the status as JSON instead of tables\n"
-               "  --timeout SECONDS   give up on the dataplane after this long (default 5)\n");
+               "  --timeout SECONDS   give up on the dataplane after this long (default 5)\n"
+               "  rules check         parse and compile rule files; errors as file:line: sid N: ...\n"
+               "  rules load          replace the dataplane's running rule set (hot reload)\n");
+}
+
+// `wardctl rules check`: what a rule author runs before pushing. Exit 1 on any error.
+int RulesCheck(const std::vector<std::string>& files, bool lenient, const std::map<std::string, std::string>& vars) {
+  namespace r = wardgate::rules;
+  r::LoadOptions options;
+  options.lenient = lenient;
+  options.variables = vars;
+  const auto set = r::ParseRuleFiles(files, options);
+  for (const auto& e : set.errors) std::printf("%s\n", e.ToString().c_str());
+  std::string compile_error;
+  std::unique_ptr<r::CompiledRules> compiled;
+  if (set.errors.empty() || lenient) compiled = r::CompiledRules::Compile(set, &compile_error);
+  if (!compile_error.empty()) std::printf("%s\n", compile_error.c_str());
+
+  std::map<std::string, int> by_action, keywords;
+  for (const auto& rule : set.rules) {
+    ++by_action[r::ActionName(rule.header.action)];
+    std::map<std::string, bool> used;
+    for (const auto& d : rule.detects) {
+      switch (d.kind) {
+        case r::Detect::Kind::kContent: {
+          used["content"] = true;
+          const auto& c = d.content;
+          if (c.nocase) used["nocase"] = true;
+          if (c.offset) used["offset"] = true;
+          if (c.depth) used["depth"] = true;
+          if (c.distance) used["distance"] = true;
+          if (c.within) used["within"] = true;
+          if (c.startswith) used["startswith"] = true;
+          if (c.endswith) used["endswith"] = true;
+          if (c.fast_pattern) used["fast_pattern"] = true;
+          break;
+        }
+        case r::Detect::Kind::kPcre: used["pcre"] = true; break;
+        case r::Detect::Kind::kIsDataAt: used["isdataat"] = true; break;
+      }
+    }
+    if (rule.flow) used["flow"] = true;
+    if (rule.dsize) used["dsize"] = true;
+    if (!rule.classtype.empty()) used["classtype"] = true;
+    if (!rule.references.empty()) used["reference"] = true;
+    if (!rule.metadata.empty()) used["metadata"] = true;
+    for (const auto& [k, _] : used) ++keywords[k];
+  }
+  std::printf("\n%zu rule(s) loaded of %d read from %zu file(s); %zu error(s)\n", set.rules.size(), set.rules_seen,
+              files.size(), set.errors.size() + (compile_error.empty() ? 0 : 1));
+  std::printf("by action:");
+  for (const auto& [a, n] : by_action) std::printf("  %s %d", a.c_str(), n);
+  std::printf("\nkeywords (rules using them):");
+  for (const auto& [k, n] : keywords) std::printf("  %s %d", k.c_str(), n);
+  std::printf("\n");
+  if (!set.skipped_by_keyword.empty()) {
+    std::printf("skipped (lenient), by unsupported keyword:");
+    for (const auto& [k, n] : set.skipped_by_keyword) std::printf("  %s %d", k.c_str(), n);
+    std::printf("\n");
+  }
+  if (compiled) {
+    const auto& st = compiled->stats();
+    std::printf("compiled: %zu prefilter pattern(s), %zu rule(s) without a literal, database %zu bytes, %.1f ms\n",
+                st.prefilter_patterns, st.always_candidates, st.database_bytes, st.compile_ms);
+  }
+  const bool failed = !compile_error.empty() || (!set.errors.empty() && !lenient) || !compiled;
+  return failed ? kExitFailure : kExitOk;
 }
 
 std::string Human(uint64_t v) {
@@ -88,8 +162,11 @@ void PrintTables(const pb::GetStatusResponse& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string socket, command;
+  std::string socket, command, version;
+  std::vector<std::string> words;  // positional arguments after the command
+  std::map<std::string, std::string> vars;
   bool json = false;
+  bool lenient = false;
   int timeout_s = 5;
   long count = -1;
   for (int i = 1; i < argc; ++i) {
@@ -106,25 +183,73 @@ int main(int argc, char** argv) {
       else if (arg == "--json") json = true;
       else if (arg == "--timeout") timeout_s = std::stoi(value());
       else if (arg == "--count") count = std::stol(value());
+      else if (arg == "--version") version = value();
+      else if (arg == "--lenient") lenient = true;
+      else if (arg == "--var") {
+        const auto v = value();
+        const auto eq = v.find('=');
+        if (eq == std::string::npos) throw std::invalid_argument("--var");
+        vars[v.substr(0, eq)] = v.substr(eq + 1);
+      }
       else if (arg == "-h" || arg == "--help") { Usage(stdout); return kExitOk; }
       else if (command.empty() && arg[0] != '-') command = arg;
+      else if (!command.empty() && arg[0] != '-') words.push_back(arg);
       else {
         std::fprintf(stderr, "wardctl: unknown argument '%s'\n", arg.c_str());
         Usage(stderr);
         return kExitUsage;
       }
     } catch (const std::exception&) {
-      std::fprintf(stderr, "wardctl: %s needs a number\n", arg.c_str());
+      std::fprintf(stderr, "wardctl: %s needs a %s\n", arg.c_str(), arg == "--var" ? "NAME=VALUE" : "number");
       return kExitUsage;
     }
   }
-  if (socket.empty() || (command != "status" && command != "events")) {
+  if (command == "rules" && !words.empty() && words[0] == "check") {
+    if (words.size() < 2) {
+      Usage(stderr);
+      return kExitUsage;
+    }
+    return RulesCheck({words.begin() + 1, words.end()}, lenient, vars);
+  }
+  const bool rules_load = command == "rules" && words.size() == 2 && words[0] == "load";
+  if (socket.empty() || (command != "status" && command != "events" && !rules_load)) {
     Usage(stderr);
     return kExitUsage;
   }
 
   auto channel = grpc::CreateChannel("unix:" + socket, grpc::InsecureChannelCredentials());
   auto stub = pb::Dataplane::NewStub(channel);
+
+  if (rules_load) {
+    std::ifstream in(words[1], std::ios::binary);
+    if (!in) {
+      std::fprintf(stderr, "wardctl: cannot read %s\n", words[1].c_str());
+      return kExitFailure;
+    }
+    std::stringstream text;
+    text << in.rdbuf();
+    pb::LoadRulesRequest req;
+    req.set_source(text.str());
+    req.set_version(version.empty() ? words[1] : version);
+    req.set_source_name(words[1]);
+    req.set_lenient(lenient);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(std::max(timeout_s, 60)));
+    pb::LoadRulesResponse resp;
+    const auto rc = stub->LoadRules(&ctx, req, &resp);
+    if (!rc.ok()) {
+      std::fprintf(stderr, "wardctl: dataplane at %s: %s\n", socket.c_str(), rc.error_message().c_str());
+      return kExitFailure;
+    }
+    for (const auto& e : resp.errors()) std::printf("%s\n", e.c_str());
+    if (!resp.accepted()) {
+      std::printf("refused: %d error(s); the running rule set stays\n", resp.errors_size());
+      return kExitFailure;
+    }
+    std::printf("loaded %u rule(s) as '%s': generation %llu, compiled in %.1f ms\n", resp.rules_loaded(),
+                req.version().c_str(), static_cast<unsigned long long>(resp.generation_id()), resp.compile_ms());
+    return kExitOk;
+  }
 
   if (command == "status") {
     grpc::ClientContext ctx;
@@ -144,6 +269,11 @@ int main(int argc, char** argv) {
       std::cout << out << std::endl;
     } else {
       PrintTables(status);
+      if (!status.rules_version().empty() || status.rules_loaded()) {
+        std::printf("\nRULES  %s: %u rule(s), %llu alert(s), %llu event(s) lost\n", status.rules_version().c_str(),
+                    status.rules_loaded(), static_cast<unsigned long long>(status.alerts()),
+                    static_cast<unsigned long long>(status.events_lost()));
+      }
     }
     return kExitOk;
   }

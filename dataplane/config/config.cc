@@ -77,11 +77,62 @@ Hugepages LoadHugepages(const YAML::Node& node, const std::string& path) {
   throw ConfigError(path, "must be auto, true or false, got '" + text + "'");
 }
 
-Config Load(const YAML::Node& root) {
+bool Bool(const YAML::Node& node, const std::string& path) {
+  const auto text = String(node, path);
+  if (text == "true" || text == "yes" || text == "on") return true;
+  if (text == "false" || text == "no" || text == "off") return false;
+  throw ConfigError(path, "must be true or false, got '" + text + "'");
+}
+
+void LoadDetection(const YAML::Node& root, Config& c) {
+  if (const auto r = root["rules"]) {
+    CheckKeys(r, "rules", {"files", "lenient", "variables"});
+    if (const auto files = r["files"]) {
+      if (!files.IsSequence()) throw ConfigError("rules.files", "must be a list of paths");
+      for (size_t i = 0; i < files.size(); ++i) {
+        c.rules.files.push_back(String(files[i], "rules.files[" + std::to_string(i) + "]"));
+      }
+    }
+    if (r["lenient"]) c.rules.lenient = Bool(r["lenient"], "rules.lenient");
+    if (const auto vars = r["variables"]) {
+      if (!vars.IsMap()) throw ConfigError("rules.variables", "must be a mapping NAME: value");
+      for (const auto& kv : vars) {
+        if (!kv.first.IsScalar()) throw ConfigError("rules.variables", "names must be plain");
+        const auto name = kv.first.Scalar();
+        c.rules.variables[name] = String(kv.second, "rules.variables." + name);
+      }
+    }
+  }
+  if (const auto st = root["stream"]) {
+    CheckKeys(st, "stream", {"midstream"});
+    if (st["midstream"]) c.stream.midstream = Bool(st["midstream"], "stream.midstream");
+  }
+  if (const auto eve = root["eve"]) {
+    CheckKeys(eve, "eve", {"file", "payload", "packet"});
+    if (eve["file"]) c.eve.file = String(eve["file"], "eve.file");
+    if (eve["payload"]) c.eve.payload = Bool(eve["payload"], "eve.payload");
+    if (eve["packet"]) c.eve.packet = Bool(eve["packet"], "eve.packet");
+  }
+}
+
+Config Load(const YAML::Node& root, bool offline) {
   Config c;
-  if (!root || root.IsNull()) throw ConfigError("(top level)", "the file is empty");
+  if (!root || root.IsNull()) {
+    if (offline) return OfflineDefaults();
+    throw ConfigError("(top level)", "the file is empty");
+  }
   CheckKeys(root, "", {"eal", "workers", "mtu", "pairs", "mempool", "queues", "idle", "link",
-                       "control"});
+                       "control", "rules", "stream", "eve"});
+  LoadDetection(root, c);
+  if (offline && !root["pairs"]) {
+    // A capture needs no ports: keep the offline defaults for everything port-related.
+    Config o = OfflineDefaults();
+    o.rules = c.rules;
+    o.stream = c.stream;
+    o.eve = c.eve;
+    if (root["mtu"]) o.mtu = Uint<uint32_t>(root["mtu"], "mtu", 68, 9600);
+    return o;
+  }
 
   if (const auto eal = root["eal"]) {
     CheckKeys(eal, "eal", {"lcores", "hugepages", "memory_mb", "file_prefix", "args"});
@@ -179,9 +230,9 @@ Config Load(const YAML::Node& root) {
 
 // yaml-cpp may still throw on shapes the checks above did not foresee; report them as
 // configuration errors rather than let them escape as something else.
-Config LoadChecked(const YAML::Node& root, const std::string& where) {
+Config LoadChecked(const YAML::Node& root, const std::string& where, bool offline) {
   try {
-    return Load(root);
+    return Load(root, offline);
   } catch (const YAML::Exception& e) {
     throw ConfigError(where.empty() ? "line " + std::to_string(e.mark.line + 1)
                                     : where + ":" + std::to_string(e.mark.line + 1),
@@ -225,17 +276,17 @@ std::vector<unsigned> ParseLcoreList(const std::string& list) {
   return {cores.begin(), cores.end()};
 }
 
-Config LoadString(const std::string& yaml_text) {
+Config LoadString(const std::string& yaml_text, bool offline) {
   YAML::Node root;
   try {
     root = YAML::Load(yaml_text);
   } catch (const YAML::Exception& e) {
     throw ConfigError("line " + std::to_string(e.mark.line + 1), "YAML syntax: " + e.msg);
   }
-  return LoadChecked(root, "");
+  return LoadChecked(root, "", offline);
 }
 
-Config LoadFile(const std::string& path) {
+Config LoadFile(const std::string& path, bool offline) {
   YAML::Node root;
   try {
     root = YAML::LoadFile(path);
@@ -244,7 +295,7 @@ Config LoadFile(const std::string& path) {
   } catch (const YAML::Exception& e) {
     throw ConfigError(path + ":" + std::to_string(e.mark.line + 1), "YAML syntax: " + e.msg);
   }
-  return LoadChecked(root, path);
+  return LoadChecked(root, path, offline);
 }
 
 Config OfflineDefaults() {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -52,6 +53,22 @@ struct IdleConfig {
   uint32_t max_sleep_us = 100;   // cap: bounds the latency a sleeping worker adds
 };
 
+struct RulesConfig {
+  std::vector<std::string> files;            // loaded at start
+  bool lenient = false;                      // skip rules with unsupported keywords
+  std::map<std::string, std::string> variables;  // HOME_NET etc., without `$`
+};
+
+struct StreamConfig {
+  bool midstream = false;   // pick up TCP flows whose handshake was not seen
+};
+
+struct EveConfig {
+  std::string file;         // EVE JSON log; empty: events only on WatchEvents
+  bool payload = true;      // alert.payload / payload_printable (base64 / text)
+  bool packet = true;       // alert.packet (base64 of the frame's head)
+};
+
 struct Config {
   EalConfig eal;
   uint32_t workers = 1;
@@ -65,6 +82,9 @@ struct Config {
   IdleConfig idle;
   uint32_t link_wait_ms = 3000;  // wait this long for link up at start, then go on
   std::string control_socket = "/run/wardgate/dp.sock";
+  RulesConfig rules;
+  StreamConfig stream;
+  EveConfig eve;
 
   // Largest Ethernet frame accepted, without FCS: header + QinQ + MTU.
   uint32_t MaxFrameLen() const { return mtu + 14 + 8; }
@@ -72,8 +92,9 @@ struct Config {
 
 // Loads and validates; throws ConfigError naming the key. Unknown keys are errors
 // (a typo must not silently fall back to a default on a clinical network).
-Config LoadFile(const std::string& path);
-Config LoadString(const std::string& yaml_text);
+// offline: for --pcap runs, where `pairs` and the EAL/port keys may be absent.
+Config LoadFile(const std::string& path, bool offline = false);
+Config LoadString(const std::string& yaml_text, bool offline = false);
 
 // Parses an EAL core list such as "0-3", "1,3,5" or "0,2-4" (sorted, unique).
 std::vector<unsigned> ParseLcoreList(const std::string& list);

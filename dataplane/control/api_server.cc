@@ -73,13 +73,31 @@ void ToProto(const Status& s, pb::GetStatusResponse* out) {
   }
   FillReasons(s.malformed, out->mutable_malformed());
   FillReasons(s.drops, out->mutable_drops());
+  out->set_rules_version(s.rules_version);
+  out->set_rules_loaded(s.rules_loaded);
+  out->set_alerts(s.alerts);
+  out->set_events_lost(s.events_lost);
 }
 
 }  // namespace
 
 class ApiServer::Service final : public pb::Dataplane::Service {
  public:
-  Service(StatusFn status, EventHub* events) : status_(std::move(status)), events_(events) {}
+  Service(StatusFn status, LoadRulesFn load_rules, EventHub* events)
+      : status_(std::move(status)), load_rules_(std::move(load_rules)), events_(events) {}
+
+  grpc::Status LoadRules(grpc::ServerContext*, const pb::LoadRulesRequest* request,
+                         pb::LoadRulesResponse* response) override {
+    if (!load_rules_) return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "rules are not supported here");
+    const auto r = load_rules_(request->source(), request->source_name(), request->version(), request->lenient());
+    response->set_accepted(r.accepted);
+    for (const auto& e : r.errors) response->add_errors(e);
+    response->set_rules_loaded(r.rules_loaded);
+    response->set_generation_id(r.generation_id);
+    response->set_compile_ms(r.compile_ms);
+    for (const auto& [k, n] : r.skipped_by_keyword) (*response->mutable_skipped_by_keyword())[k] = n;
+    return grpc::Status::OK;
+  }
 
   grpc::Status GetStatus(grpc::ServerContext*, const pb::GetStatusRequest*,
                          pb::GetStatusResponse* response) override {
@@ -104,11 +122,12 @@ class ApiServer::Service final : public pb::Dataplane::Service {
 
  private:
   StatusFn status_;
+  LoadRulesFn load_rules_;
   EventHub* events_;
 };
 
-ApiServer::ApiServer(StatusFn status, EventHub* events)
-    : service_(std::make_unique<Service>(std::move(status), events)), events_(events) {}
+ApiServer::ApiServer(StatusFn status, LoadRulesFn load_rules, EventHub* events)
+    : service_(std::make_unique<Service>(std::move(status), std::move(load_rules), events)), events_(events) {}
 
 ApiServer::~ApiServer() { Stop(); }
 

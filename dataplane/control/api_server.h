@@ -4,6 +4,8 @@
 #pragma once
 
 #include <functional>
+#include <map>
+#include <vector>
 #include <memory>
 #include <string>
 
@@ -20,7 +22,18 @@ class ApiServer {
  public:
   using StatusFn = std::function<Status()>;
 
-  ApiServer(StatusFn status, EventHub* events);
+  struct LoadRulesResult {
+    bool accepted = false;
+    std::vector<std::string> errors;
+    uint32_t rules_loaded = 0;
+    uint64_t generation_id = 0;
+    double compile_ms = 0;
+    std::map<std::string, int> skipped_by_keyword;
+  };
+  using LoadRulesFn = std::function<LoadRulesResult(const std::string& source, const std::string& source_name,
+                                                    const std::string& version, bool lenient)>;
+
+  ApiServer(StatusFn status, LoadRulesFn load_rules, EventHub* events);
   ~ApiServer();
 
   // Listens on `socket_path` (created mode 0600; a stale socket file is replaced).

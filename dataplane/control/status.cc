@@ -34,7 +34,19 @@ Status CollectStatus(const Dataplane& dp) {
   s.uptime_ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                           std::chrono::steady_clock::now() - dp.started)
                                           .count());
-  s.generation_id = dp.store ? dp.store->CurrentId() : 0;
+  {
+    std::unique_lock<std::mutex> lock;
+    if (dp.control_mu) lock = std::unique_lock(*dp.control_mu);
+    if (const auto* gen = dp.store ? dp.store->Current() : nullptr) {
+      s.generation_id = gen->id;
+      s.rules_version = gen->rules_version;
+      s.rules_loaded = gen->rules ? static_cast<uint32_t>(gen->rules->rules().size()) : 0;
+    }
+  }
+  for (const auto* ring : dp.rings) {
+    s.alerts += ring->pushed();
+    s.events_lost += ring->lost();
+  }
 
   std::vector<const worker::WorkerCounters*> counters;
   for (const auto& w : dp.workers) counters.push_back(w.counters);
@@ -115,7 +127,8 @@ nlohmann::json ToJson(const Status& s) {
   for (const auto& [k, v] : s.drops) drops[k] = v;
   return {{"version", s.version}, {"boot_id", s.boot_id}, {"uptime_ms", s.uptime_ms},
           {"generation_id", s.generation_id}, {"ports", ports}, {"workers", workers},
-          {"malformed", malformed}, {"drops", drops}};
+          {"malformed", malformed}, {"drops", drops}, {"rules_version", s.rules_version},
+          {"rules_loaded", s.rules_loaded}, {"alerts", s.alerts}, {"events_lost", s.events_lost}};
 }
 
 std::string NewBootId() {

@@ -6,12 +6,15 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <mutex>
 #include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "dataplane/config/config.h"
+#include "dataplane/events/alert.h"
+#include "dataplane/events/event_ring.h"
 #include "dataplane/generation/generation.h"
 #include "dataplane/port/port.h"
 #include "dataplane/worker/counters.h"
@@ -46,6 +49,10 @@ struct Status {
   std::vector<WorkerStatus> workers;
   ReasonCounts malformed;  // by parse error, summed over workers
   ReasonCounts drops;      // by drop reason, summed over workers
+  std::string rules_version;
+  uint32_t rules_loaded = 0;
+  uint64_t alerts = 0;       // alert records workers produced
+  uint64_t events_lost = 0;  // dropped on a full event ring
 };
 
 // The running dataplane, as the control thread sees it. Owned by main().
@@ -58,6 +65,11 @@ struct Dataplane {
   std::vector<uint32_t> worker_lcores;
   generation::GenerationStore* store = nullptr;
   bool query_ethdev = true;  // false in offline mode (no ethdevs)
+  // One event ring per worker (index = worker id); the control thread drains them.
+  std::vector<events::EventRing<events::AlertRecord>*> rings;
+  // Held by whoever publishes a generation or reads the current one from outside
+  // the workers (status, reload), so a generation is never read while being freed.
+  std::mutex* control_mu = nullptr;
 };
 
 // Sums counters. Any thread may call it while workers run.

@@ -29,7 +29,8 @@ void GenerationStore::ReaderOnline(uint32_t reader) { rte_rcu_qsbr_thread_online
 
 void GenerationStore::ReaderOffline(uint32_t reader) { rte_rcu_qsbr_thread_offline(qsbr_, reader); }
 
-uint64_t GenerationStore::Publish(std::unique_ptr<Generation> next) {
+uint64_t GenerationStore::Publish(std::unique_ptr<Generation> next,
+                                  std::unique_ptr<const Generation>* retired) {
   std::lock_guard lock(publish_mutex_);
   next->id = next_id_++;
   const uint64_t id = next->id;
@@ -37,7 +38,8 @@ uint64_t GenerationStore::Publish(std::unique_ptr<Generation> next) {
   // Blocks until each online reader reported quiescent after the exchange; readers
   // that are offline (stopped workers) are skipped.
   rte_rcu_qsbr_synchronize(qsbr_, RTE_QSBR_THRID_INVALID);
-  delete old;
+  if (retired) retired->reset(old);
+  else delete old;
   return id;
 }
 

@@ -13,6 +13,10 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <vector>
+
+#include "rules/matcher.h"
 
 namespace wardgate::generation {
 
@@ -24,6 +28,15 @@ struct Generation {
   // Bridge table: frames received on port p leave on peer[p] (kNoPeer: dropped).
   std::array<uint16_t, kMaxPorts> peer;
   uint32_t max_frame_len = 1522;     // longer frames are dropped and counted
+
+  // Signatures: compiled once on the control thread, shared read-only by workers;
+  // nullptr when no rule set is loaded (the bridge only forwards).
+  std::shared_ptr<const rules::CompiledRules> rules;
+  std::string rules_version;
+  // One Hyperscan/PCRE2 scratch per worker id, built with `rules` (Snort 3's habit:
+  // the scratch belongs to the generation of its database). Worker w alone uses
+  // scratch[w]; the generation is otherwise immutable.
+  std::vector<std::unique_ptr<rules::MatchScratch>> scratch;
 
   Generation() { peer.fill(kNoPeer); }
 };
@@ -45,7 +58,10 @@ class GenerationStore {
   // --- control thread ---
   // Installs `next` (id assigned here), waits until every online reader has moved
   // past the old generation, frees it, returns the new id. Serialised internally.
-  uint64_t Publish(std::unique_ptr<Generation> next);
+  // With `retired`, the old generation is handed back instead of freed, so the caller
+  // can first drain events that still point into it (rules), then drop it.
+  uint64_t Publish(std::unique_ptr<Generation> next,
+                   std::unique_ptr<const Generation>* retired = nullptr);
   uint64_t CurrentId() const { return Current() ? Current()->id : 0; }
 
  private:

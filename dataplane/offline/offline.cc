@@ -11,6 +11,9 @@
 #include <memory>
 
 #include "dataplane/control/status.h"
+#include "dataplane/events/eve_sink.h"
+#include "dataplane/inspect/inspector.h"
+#include "dataplane/inspect/rules_loader.h"
 #include "dataplane/generation/generation.h"
 #include "dataplane/worker/worker.h"
 
@@ -32,6 +35,29 @@ struct DumperCloser {
 }  // namespace
 
 int RunOffline(const config::Config& cfg, const OfflineOptions& opts, const std::atomic<bool>& stop) {
+  // Rules first: a rule set that does not load is the author's error to see at once.
+  std::vector<std::string> rule_files = cfg.rules.files;
+  rule_files.insert(rule_files.end(), opts.rules.begin(), opts.rules.end());
+  inspect::RulesLoad loaded;
+  if (!rule_files.empty()) {
+    loaded = inspect::LoadRuleFiles(rule_files, cfg.rules);
+    for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.c_str());
+    if (!loaded.compiled) {
+      std::fprintf(stderr, "wardgate-dp: rule set refused (%zu error(s))\n", loaded.errors.size());
+      return 1;
+    }
+  }
+  std::unique_ptr<events::EveSink> eve;
+  try {
+    eve = std::make_unique<events::EveSink>(opts.eve.empty() ? cfg.eve.file : opts.eve, cfg.eve.payload,
+                                            cfg.eve.packet);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "wardgate-dp: %s\n", e.what());
+    return 1;
+  }
+  events::EventRing<events::AlertRecord> ring(4096);
+  inspect::Inspector inspector(0, &ring, opts.simulate_ips);
+
   char errbuf[PCAP_ERRBUF_SIZE] = {};
   std::unique_ptr<pcap_t, PcapCloser> in(
       pcap_open_offline_with_tstamp_precision(opts.pcap_in.c_str(), PCAP_TSTAMP_PRECISION_MICRO, errbuf));
@@ -77,6 +103,7 @@ int RunOffline(const config::Config& cfg, const OfflineOptions& opts, const std:
   gen->peer[kInPort] = kOutPort;
   gen->peer[kOutPort] = kInPort;
   gen->max_frame_len = cfg.MaxFrameLen();
+  if (loaded.compiled) inspect::AttachRules(*gen, loaded.compiled, "offline", 1);
   store.Publish(std::move(gen));
   store.ReaderOnline(0);
 
@@ -86,8 +113,10 @@ int RunOffline(const config::Config& cfg, const OfflineOptions& opts, const std:
   const uint16_t burst = std::min<uint16_t>(cfg.burst, worker::kMaxBurst);
   int rc = 0;
   bool eof = false;
+  uint64_t packets_read = 0;
   while (!eof && !stop.load(std::memory_order_relaxed)) {
     rte_mbuf* pkts[worker::kMaxBurst];
+    uint64_t ts[worker::kMaxBurst];
     uint16_t n = 0;
     while (n < burst) {
       pcap_pkthdr* hdr = nullptr;
@@ -116,11 +145,18 @@ int RunOffline(const config::Config& cfg, const OfflineOptions& opts, const std:
       *RTE_MBUF_DYNFIELD(m, ts_offset, uint64_t*) =
           uint64_t(hdr->ts.tv_sec) * 1000000000ull + uint64_t(hdr->ts.tv_usec) * 1000ull;
       m->ol_flags |= ts_flag;
+      ts[n] = *RTE_MBUF_DYNFIELD(m, ts_offset, uint64_t*);
       pkts[n++] = m;
     }
     if (n == 0) break;
-    worker::ProcessBurst(*store.Current(), counters, kInPort, pkts, n, verdict);
+    worker::Stages stages;
+    stages.inspector = &inspector;
+    stages.packet_ts_ns = ts;
+    stages.pcap_cnt_base = packets_read + 1;
+    packets_read += n;
+    worker::ProcessBurst(*store.Current(), counters, kInPort, pkts, n, verdict, &stages);
     store.Quiescent(0);
+    eve->Drain(ring);
     auto& out_port = counters.ports[verdict.out_port];
     for (uint16_t i = 0; i < verdict.n_forward; ++i) {
       rte_mbuf* m = verdict.forward[i];
@@ -137,6 +173,8 @@ int RunOffline(const config::Config& cfg, const OfflineOptions& opts, const std:
     worker::DiscardBurst(verdict);
   }
   store.ReaderOffline(0);
+  eve->Drain(ring);
+  eve->Flush();
   if (out) pcap_dump_flush(out.get());
 
   control::Dataplane dp;
@@ -167,6 +205,12 @@ int RunOffline(const config::Config& cfg, const OfflineOptions& opts, const std:
   json["mode"] = "offline";
   json["input"] = opts.pcap_in;
   json["frames_truncated_in_capture"] = truncated_in_capture;
+  if (loaded.compiled) {
+    json["rules"] = {{"loaded", loaded.rules_loaded}, {"seen", loaded.rules_seen},
+                     {"skipped_by_keyword", loaded.skipped_by_keyword}};
+  }
+  json["events"] = {{"alerts", eve->alerts()}, {"drops", eve->drops()}, {"lost", ring.lost()}};
+  json["simulate_ips"] = opts.simulate_ips;
   json["mbufs_in_use_at_exit"] = rte_mempool_in_use_count(pool);
   std::cout << json.dump() << std::endl;
   if (rte_mempool_in_use_count(pool) != 0) {

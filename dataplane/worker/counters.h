@@ -29,6 +29,7 @@ enum class DropReason : uint8_t {
   kTxFull = 0,       // peer port's tx queue was full
   kNoPeer,           // received on a port that is in no pair of the generation
   kFrameTooLong,     // longer than the configured MTU allows
+  kRule,             // a drop or reject rule matched (the packet, or its flow earlier)
   kCount
 };
 inline constexpr size_t kDropReasonCount = static_cast<size_t>(DropReason::kCount);
@@ -38,6 +39,7 @@ constexpr std::string_view DropReasonName(DropReason r) {
     case DropReason::kTxFull: return "tx_full";
     case DropReason::kNoPeer: return "no_peer";
     case DropReason::kFrameTooLong: return "frame_too_long";
+    case DropReason::kRule: return "rule";
     case DropReason::kCount: break;
   }
   return "unknown";

@@ -5,19 +5,65 @@
 #include <rte_prefetch.h>
 
 #include <algorithm>
+#include <ctime>
+#include <cstring>
 #include <span>
 
+#include "dataplane/inspect/reject.h"
 #include "dataplane/parse/packet.h"
 
 namespace wardgate::worker {
 
+namespace {
+
+// Signature inspection of one parsed frame.
+inspect::Verdict InspectFrame(const generation::Generation& gen, Stages& stages, const parse::PacketView& view,
+                              rte_mbuf* m, uint16_t i) {
+  // Packet-level inspection of the payload; TCP streams come with the flow stage.
+  const auto* frame = rte_pktmbuf_mtod(m, const uint8_t*);
+  const uint32_t frame_len = rte_pktmbuf_data_len(m);
+  rules::Buffer buf;
+  buf.data = frame + view.payload_offset;
+  buf.len = view.payload_offset + view.payload_len <= frame_len ? view.payload_len : 0;
+  const uint64_t ts = stages.packet_ts_ns ? stages.packet_ts_ns[i] : stages.burst_ts_ns;
+  const uint64_t pcap_cnt = stages.pcap_cnt_base ? stages.pcap_cnt_base + i : 0;
+  return stages.inspector->Inspect(gen, view, frame, frame_len, buf, inspect::FlowContext{}, ts, pcap_cnt,
+                                   events::PacketSource::kWire);
+}
+
+// A reject frame (RST or ICMP unreachable) in a fresh mbuf from the frame's pool, or
+// nullptr (not applicable, or no mbuf: counted by the caller as a plain drop).
+rte_mbuf* RejectFrame(rte_mbuf* m, const parse::PacketView& view, bool to_sender) {
+  uint8_t buf[inspect::kMaxRejectFrame];
+  const std::span<const uint8_t> frame(rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m));
+  const size_t len = view.ip_proto == parse::kProtoTcp
+                         ? inspect::BuildTcpReset(frame, view, to_sender, buf)
+                         : (to_sender ? inspect::BuildPortUnreachable(frame, view, buf) : 0);
+  if (len == 0) return nullptr;
+  rte_mbuf* r = rte_pktmbuf_alloc(m->pool);
+  if (!r) return nullptr;
+  char* p = rte_pktmbuf_append(r, static_cast<uint16_t>(len));
+  if (!p) {
+    rte_pktmbuf_free(r);
+    return nullptr;
+  }
+  std::memcpy(p, buf, len);
+  return r;
+}
+
+}  // namespace
+
 void ProcessBurst(const generation::Generation& gen, WorkerCounters& counters, uint16_t rx_port,
-                  rte_mbuf* const* pkts, uint16_t n, BurstVerdict& verdict) {
+                  rte_mbuf* const* pkts, uint16_t n, BurstVerdict& verdict, Stages* stages) {
+  verdict.in_port = rx_port;
   verdict.out_port = gen.peer[rx_port];
   verdict.n_forward = 0;
   verdict.n_drop = 0;
+  verdict.n_reply = 0;
   uint64_t rx_bytes = 0;
   uint64_t too_long = 0;
+  uint64_t rule_drops = 0;
+  const bool inspecting = stages && stages->inspector && gen.rules;
   const bool has_peer = verdict.out_port != generation::kNoPeer;
 
   // l3fwd habit: prefetch the first frames' headers, then one ahead while working.
@@ -25,6 +71,7 @@ void ProcessBurst(const generation::Generation& gen, WorkerCounters& counters, u
   for (uint16_t i = 0; i < n && i < kPrefetchAhead; ++i) {
     rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
   }
+  inspect::Verdict v = inspect::Verdict::kForward;
   for (uint16_t i = 0; i < n; ++i) {
     if (i + kPrefetchAhead < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + kPrefetchAhead], void*));
     rte_mbuf* m = pkts[i];
@@ -41,6 +88,18 @@ void ProcessBurst(const generation::Generation& gen, WorkerCounters& counters, u
     if (m->pkt_len > gen.max_frame_len) [[unlikely]] {
       ++too_long;
       verdict.drop[verdict.n_drop++] = m;
+    } else if (inspecting && err == parse::ParseError::kNone &&
+               (v = InspectFrame(gen, *stages, verdict.views[i], m, i)) != inspect::Verdict::kForward &&
+               v != inspect::Verdict::kPass) {
+      ++rule_drops;
+      if (v == inspect::Verdict::kReject) {
+        // Reset both ends: one frame back to the sender, one on to the receiver.
+        if (rte_mbuf* r = RejectFrame(m, verdict.views[i], true)) verdict.reply[verdict.n_reply++] = r;
+        if (has_peer) {
+          if (rte_mbuf* r = RejectFrame(m, verdict.views[i], false)) verdict.forward[verdict.n_forward++] = r;
+        }
+      }
+      verdict.drop[verdict.n_drop++] = m;
     } else if (has_peer) [[likely]] {
       verdict.forward[verdict.n_forward++] = m;
     } else {
@@ -51,8 +110,9 @@ void ProcessBurst(const generation::Generation& gen, WorkerCounters& counters, u
   port.rx_packets.Add(n);
   port.rx_bytes.Add(rx_bytes);
   if (too_long) counters.drops[static_cast<size_t>(DropReason::kFrameTooLong)].Add(too_long);
+  if (rule_drops) counters.drops[static_cast<size_t>(DropReason::kRule)].Add(rule_drops);
   if (!has_peer) {
-    const uint64_t no_peer = n - too_long;
+    const uint64_t no_peer = n - too_long - rule_drops;
     if (no_peer) counters.drops[static_cast<size_t>(DropReason::kNoPeer)].Add(no_peer);
   }
 }
@@ -72,27 +132,48 @@ void TransmitBurst(WorkerCounters& counters, uint16_t tx_queue, BurstVerdict& ve
       rte_pktmbuf_free_bulk(verdict.forward + sent, refused);
     }
   }
+  if (verdict.n_reply > 0) {
+    const uint16_t sent = rte_eth_tx_burst(verdict.in_port, tx_queue, verdict.reply, verdict.n_reply);
+    auto& port = counters.ports[verdict.in_port];
+    port.tx_packets.Add(sent);
+    for (uint16_t i = 0; i < sent; ++i) port.tx_bytes.Add(verdict.reply[i]->pkt_len);
+    if (sent < verdict.n_reply) {
+      port.tx_full.Add(verdict.n_reply - sent);
+      counters.drops[static_cast<size_t>(DropReason::kTxFull)].Add(verdict.n_reply - sent);
+      rte_pktmbuf_free_bulk(verdict.reply + sent, verdict.n_reply - sent);
+    }
+  }
   if (verdict.n_drop > 0) rte_pktmbuf_free_bulk(verdict.drop, verdict.n_drop);
-  verdict.n_forward = verdict.n_drop = 0;
+  verdict.n_forward = verdict.n_drop = verdict.n_reply = 0;
 }
 
 void DiscardBurst(BurstVerdict& verdict) {
   if (verdict.n_forward > 0) rte_pktmbuf_free_bulk(verdict.forward, verdict.n_forward);
   if (verdict.n_drop > 0) rte_pktmbuf_free_bulk(verdict.drop, verdict.n_drop);
-  verdict.n_forward = verdict.n_drop = 0;
+  if (verdict.n_reply > 0) rte_pktmbuf_free_bulk(verdict.reply, verdict.n_reply);
+  verdict.n_forward = verdict.n_drop = verdict.n_reply = 0;
 }
 
 namespace {
 
 // One pass over the worker's queues; returns the number of frames received.
+uint64_t WallClockNs() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);  // vDSO: no system call
+  return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
+}
+
 uint32_t PollOnce(WorkerContext& ctx, const generation::Generation& gen, BurstVerdict& verdict) {
   rte_mbuf* pkts[kMaxBurst];
   uint32_t received = 0;
+  Stages stages;
+  stages.inspector = ctx.inspector;
   for (const RxQueue& q : ctx.queues) {
     const uint16_t n = rte_eth_rx_burst(q.port, q.queue, pkts, ctx.burst);
     if (n == 0) continue;
     received += n;
-    ProcessBurst(gen, *ctx.counters, q.port, pkts, n, verdict);
+    if (gen.rules && stages.burst_ts_ns == 0) stages.burst_ts_ns = WallClockNs();
+    ProcessBurst(gen, *ctx.counters, q.port, pkts, n, verdict, &stages);
     TransmitBurst(*ctx.counters, q.queue, verdict);
   }
   return received;

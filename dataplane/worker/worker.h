@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "dataplane/config/config.h"
+#include "dataplane/inspect/inspector.h"
 #include "dataplane/generation/generation.h"
 #include "dataplane/parse/packet.h"
 #include "dataplane/worker/counters.h"
@@ -26,21 +27,34 @@ inline constexpr uint16_t kMaxBurst = 64;
 // read them without parsing again. One per worker, reused for every burst.
 struct BurstVerdict {
   parse::PacketView views[kMaxBurst];
+  uint16_t in_port = generation::kNoPeer;
   uint16_t out_port = generation::kNoPeer;
   uint16_t n_forward = 0;
   uint16_t n_drop = 0;
+  uint16_t n_reply = 0;
   rte_mbuf* forward[kMaxBurst];
   rte_mbuf* drop[kMaxBurst];
+  rte_mbuf* reply[kMaxBurst];  // frames back out of in_port (reject: RST / ICMP to the sender)
+};
+
+// The stages after parsing, owned by one worker (or the offline runner). A null
+// inspector means the bridge only forwards.
+struct Stages {
+  inspect::Inspector* inspector = nullptr;
+  uint64_t burst_ts_ns = 0;               // time of the burst (live)
+  const uint64_t* packet_ts_ns = nullptr; // per packet time (offline captures), or null
+  uint64_t pcap_cnt_base = 0;             // offline: packets read before this burst
 };
 
 // Decides every frame of a burst of n <= kMaxBurst frames received on rx_port:
 // parses headers (counting malformed frames by reason; they are still forwarded),
-// and bridges to the pair's other port. Counts rx on rx_port.
+// inspects them against the generation's rules when `stages` has an inspector, and
+// bridges to the pair's other port. Counts rx on rx_port.
 void ProcessBurst(const generation::Generation& gen, WorkerCounters& counters, uint16_t rx_port,
-                  rte_mbuf* const* pkts, uint16_t n, BurstVerdict& verdict);
+                  rte_mbuf* const* pkts, uint16_t n, BurstVerdict& verdict, Stages* stages = nullptr);
 
-// Sends verdict.forward on (out_port, tx_queue), counts tx, frees and counts what the
-// tx queue refused and verdict.drop.
+// Sends verdict.forward on (out_port, tx_queue) and verdict.reply on (in_port,
+// tx_queue), counts tx, frees and counts what a tx queue refused, frees verdict.drop.
 void TransmitBurst(WorkerCounters& counters, uint16_t tx_queue, BurstVerdict& verdict);
 
 // Frees what ProcessBurst forwarded and dropped without sending (offline, benchmarks).
@@ -61,6 +75,7 @@ struct WorkerContext {
   config::IdleConfig idle;
   generation::GenerationStore* store = nullptr;
   WorkerCounters* counters = nullptr;
+  inspect::Inspector* inspector = nullptr;  // this worker's; null: forward only
   const std::atomic<bool>* stop = nullptr;  // written by the control thread
 };
 

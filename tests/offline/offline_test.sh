@@ -67,7 +67,7 @@ check "unwritable output: exit 1" expect_exit 1 "cannot write capture" "$DP" --p
 printf 'pairs: []\n' >"$WORK/bad.yaml"
 check "bad config: exit 2 naming the key" expect_exit 2 "config error: pairs" "$DP" --pcap "$WORK/mix.pcap" --config "$WORK/bad.yaml"
 check "unknown option: exit 2" expect_exit 2 "unknown argument" "$DP" --pcap "$WORK/mix.pcap" --frobnicate
-check "--pcap-out without --pcap: exit 2" expect_exit 2 "needs --pcap" "$DP" --pcap-out x.pcap --config "$REPO/deploy/examples/ward.yaml"
+check "--pcap-out without --pcap: exit 2" expect_exit 2 "need --pcap" "$DP" --pcap-out x.pcap --config "$REPO/deploy/examples/ward.yaml"
 
 # Live mode refuses a bad configuration before EAL starts (so before any port is touched).
 no_eal() {  # no_eal CMD...: exit 2, "config error" on stderr, and no EAL output at all

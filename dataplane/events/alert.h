@@ -1,0 +1,43 @@
+// What a worker records when a rule fires, for the control thread to turn into an
+// EVE JSON line. Plain data: fixed-size copies of the payload and packet so the
+// record owns everything but the rule, which stays alive until the control thread
+// has drained the rings of the generation that produced it.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+
+#include "rules/rule.h"
+
+namespace wardgate::events {
+
+enum class PacketSource : uint8_t { kWire, kStream, kStreamFlowTimeout };
+
+struct AlertRecord {
+  uint64_t ts_ns = 0;          // packet time (wall clock live, capture time offline)
+  uint64_t flow_id = 0;        // 0: no flow
+  uint64_t pcap_cnt = 0;       // offline: 1-based packet number; 0 live
+  const rules::Rule* rule = nullptr;
+  bool blocked = false;        // the packet was dropped (drop/reject rule, inline or simulated)
+  PacketSource source = PacketSource::kWire;
+  bool v6 = false;
+  uint8_t ip_proto = 0;
+  std::array<uint8_t, 16> src_addr{}, dst_addr{};
+  uint16_t src_port = 0, dst_port = 0;
+  uint16_t payload_len = 0;    // bytes kept in payload (the inspected buffer's tail)
+  uint16_t packet_len = 0;     // bytes kept in packet (the frame's head)
+  std::array<uint8_t, 512> payload;
+  std::array<uint8_t, 256> packet;
+};
+
+// EVE JSON (Suricata-compatible fields) for one alert, without a trailing newline.
+// `with_payload`/`with_packet`: include payload, payload_printable / packet (base64).
+// A blocked packet also gets a "drop" record (DropJson).
+std::string AlertJson(const AlertRecord& r, bool with_payload, bool with_packet);
+std::string DropJson(const AlertRecord& r);
+
+// "2026-11-30T06:13:20.123456+0000" (UTC), as Suricata writes it.
+std::string EveTimestamp(uint64_t ts_ns);
+
+}  // namespace wardgate::events

@@ -1,0 +1,64 @@
+// The signature stage of the pipeline: runs the generation's compiled rules over a
+// buffer (a packet's payload, or in-order TCP stream data), resolves the actions of
+// the rules that fired in Suricata's order (pass, drop, reject, alert) and records
+// alerts in the worker's event ring.
+// Threads: one Inspector per worker, used by that worker only; no allocation after
+// construction, no exceptions.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "dataplane/events/alert.h"
+#include "dataplane/events/event_ring.h"
+#include "dataplane/generation/generation.h"
+#include "dataplane/parse/packet.h"
+#include "rules/matcher.h"
+
+namespace wardgate::inspect {
+
+enum class Verdict : uint8_t { kForward, kDrop, kReject, kPass };
+
+// What the flow stage knows of the packet's flow (all defaults: no flow).
+struct FlowContext {
+  uint64_t flow_id = 0;
+  bool to_server = true;
+  bool established = false;
+  bool stateless = true;
+};
+
+struct InspectCounters {
+  uint64_t alerts = 0;          // alert records produced
+  uint64_t events_lost = 0;     // ring full (also counted by the ring)
+  uint64_t rule_drops = 0;      // packets dropped by drop/reject rules
+  uint64_t rule_rejects = 0;
+  uint64_t rule_passes = 0;
+};
+
+class Inspector {
+ public:
+  // blocking: drop/reject rules drop packets (inline, or offline --simulate-ips);
+  // otherwise they only alert, as Suricata does in IDS mode.
+  Inspector(uint32_t worker_id, events::EventRing<events::AlertRecord>* ring, bool blocking);
+
+  // Inspects one buffer of a packet. `frame` is the whole frame (for EVE `packet`).
+  Verdict Inspect(const generation::Generation& gen, const parse::PacketView& view, const uint8_t* frame,
+                  uint32_t frame_len, const rules::Buffer& buf, const FlowContext& flow, uint64_t ts_ns,
+                  uint64_t pcap_cnt, events::PacketSource source);
+
+  const InspectCounters& counters() const { return counters_; }
+  bool blocking() const { return blocking_; }
+
+ private:
+  void Record(const rules::Rule& rule, bool blocked, const parse::PacketView& view, const uint8_t* frame,
+              uint32_t frame_len, const rules::Buffer& buf, const FlowContext& flow, uint64_t ts_ns,
+              uint64_t pcap_cnt, events::PacketSource source);
+
+  uint32_t worker_id_;
+  events::EventRing<events::AlertRecord>* ring_;
+  bool blocking_;
+  std::vector<uint32_t> fired_;
+  InspectCounters counters_;
+};
+
+}  // namespace wardgate::inspect

@@ -1,0 +1,779 @@
+// The signature matcher: Hyperscan prefilter + Suricata-semantics verification.
+//
+// Compile
+//   Each rule gets at most one prefilter literal: the first non-negated content marked
+//   fast_pattern, else the longest non-negated content (first on ties), as Suricata
+//   picks it. The literal goes to Hyperscan (hs_compile_lit_multi, so any byte works)
+//   with pattern id = rule index, HS_FLAG_SINGLEMATCH, and HS_FLAG_CASELESS for nocase.
+//   Rules without one (only pcre / negated content / isdataat / dsize / header) are
+//   "always candidates" of every group they belong to, counted in stats().
+//
+//   Groups, one block-mode database and one always-candidate list each, chosen per
+//   Match() call from the buffer kind and ctx.ip_proto (Suricata's per-protocol
+//   signature group heads, split by buffer kind):
+//     packet tcp  (6):    ip, tcp, tcp-pkt      minus flow:only_stream
+//     packet udp  (17):   ip, udp               minus flow:only_stream
+//     packet icmp (1/58): ip, icmp              minus flow:only_stream
+//     packet other:       ip                    minus flow:only_stream
+//     stream:             ip, tcp, tcp-stream   minus dsize, flow:no_stream, and rules
+//                                               without payload detection
+//   so one Match() runs exactly one hs_scan, and an ip rule's literal is in all five.
+//
+// Match
+//   hs_scan queues rule indices (deduplicated by a per-scratch epoch array); then the
+//   always-candidates are queued, the queue sorted, and each candidate verified:
+//   protocol, addresses/ports (both ways for `<>`), flow, dsize, detection chain.
+//
+// Detection chain (Suricata's DetectEngineContentInspection, same return codes:
+// 1 match, 0 no match, -1 give up)
+//   content: window [offset, offset+depth) (depth counts from offset, as Suricata
+//   stores it), or relative to the end of the previous content/pcre match:
+//   [prev+distance, prev+distance+within). A relative step with no previous match is
+//   relative to the buffer start (for streams: the stream start). Found -> the next
+//   step runs with prev = match end; if the rest fails, the content is searched again
+//   from its match start + 1 only when a later step with `within` (or a relative pcre
+//   or isdataat) refers to it (Suricata's WITHIN_NEXT / RELATIVE_NEXT); otherwise the
+//   rule gives up. Total steps per rule per buffer are capped at kMaxVerifySteps (the
+//   rule then does not fire and step_limit_hits counts it).
+//   Streams: offsets are absolute from the stream start (data[0] is at
+//   stream_offset); bytes before the window are unknown, so a content whose window
+//   ends before data[0] cannot match. The LAST positive step (non-negated content or
+//   pcre) must end after new_from (its last byte is new data), so a match is reported
+//   once: on the first window that contains all of it. Chains without a positive step
+//   (only negated content / isdataat) are evaluated on every stream window.
+#include "rules/matcher.h"
+
+#include <hs.h>
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include <algorithm>
+#include <chrono>
+#include <climits>
+#include <cstring>
+#include <string_view>
+
+namespace wardgate::rules {
+namespace {
+
+// Suricata's defaults (detect.pcre.match-limit / match-limit-recursion).
+constexpr uint32_t kPcreMatchLimit = 3500;
+constexpr uint32_t kPcreDepthLimit = 1500;
+
+enum Group : int { kGroupTcp, kGroupUdp, kGroupIcmp, kGroupOther, kGroupStream, kNumGroups };
+
+constexpr std::array<uint8_t, 256> MakeFold() {
+  std::array<uint8_t, 256> t{};
+  for (int i = 0; i < 256; ++i) t[i] = static_cast<uint8_t>(i >= 'A' && i <= 'Z' ? i + 32 : i);
+  return t;
+}
+constexpr std::array<uint8_t, 256> kFold = MakeFold();
+
+// How common a byte is in payloads (higher: more common), coarsely: the verifier
+// memchr()s for a content's rarest byte and compares around it.
+constexpr std::array<uint8_t, 256> MakeCommonness() {
+  std::array<uint8_t, 256> t{};
+  for (int i = 0; i < 256; ++i) {
+    uint8_t v = 60;                              // high bytes
+    if (i < 0x20) v = 90;                        // control bytes
+    if (i >= 0x21 && i < 0x7f) v = 80;           // punctuation
+    if (i >= 'A' && i <= 'Z') v = 110;
+    if (i >= 'a' && i <= 'z') v = 150;
+    if (i >= '0' && i <= '9') v = 170;
+    t[i] = v;
+  }
+  for (char c : std::string_view("etaoinsrhl")) t[static_cast<uint8_t>(c)] = 210;
+  for (char c : std::string_view("ETAOINSR")) t[static_cast<uint8_t>(c)] = 130;
+  for (char c : std::string_view("/.=,:-_&\"|^;")) t[static_cast<uint8_t>(c)] = 130;
+  t['\r'] = t['\n'] = t[0xff] = 160;
+  t[' '] = 250;
+  t[0] = 255;
+  return t;
+}
+constexpr std::array<uint8_t, 256> kCommonness = MakeCommonness();
+
+bool IsAsciiLetter(uint8_t c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+
+// One step of a rule's detection chain, with the compile-time facts Match needs.
+struct Step {
+  Detect::Kind kind = Detect::Kind::kContent;
+  bool negated = false;
+  bool relative = false;  // depends on the previous match end
+  // Suricata's WITHIN_NEXT (content) / RELATIVE_NEXT (pcre): a later relative step
+  // refers to this one, so another occurrence is worth trying when the rest fails.
+  bool retry = false;
+  bool last_positive = false;  // the chain's last non-negated content/pcre
+  // content
+  std::string bytes;  // lowered when nocase
+  bool nocase = false;
+  int anchor = -1;  // index of the rarest byte memchr() can look for (-1: none, nocase letters)
+  bool startswith = false, endswith = false;
+  bool has_offset = false, has_depth = false, has_distance = false, has_within = false;
+  int64_t offset = 0, depth = 0, distance = 0, within = 0;
+  // pcre
+  pcre2_code* code = nullptr;
+  bool anchored = false;
+  // isdataat
+  int64_t position = 0;
+};
+
+struct CompiledRule {
+  std::vector<Step> steps;
+  int prefilter = -1;        // index into rule.detects, -1: always candidate
+  bool header_any = false;   // addresses and ports all `any`: skip the header check
+};
+
+struct GroupDb {
+  hs_database_t* db = nullptr;   // owned by CompiledRules::Impl::databases (may be shared)
+  std::vector<uint32_t> ids;     // the rules whose literals db holds, ascending
+  std::vector<uint32_t> always;  // always-candidate rule indices, ascending
+};
+
+// The per-scan candidate queue the Hyperscan callback writes into.
+struct CandidateQueue {
+  std::vector<uint32_t> cands;  // reserved to the rule count
+  std::vector<uint32_t> mark;   // mark[rule] == epoch: queued in this call
+  uint32_t epoch = 0;
+
+  void Begin() {
+    cands.clear();
+    if (++epoch == 0) {  // wrapped: old marks could collide
+      std::fill(mark.begin(), mark.end(), 0);
+      epoch = 1;
+    }
+  }
+  void Add(uint32_t rule) {
+    if (mark[rule] == epoch) return;
+    mark[rule] = epoch;
+    cands.push_back(rule);
+  }
+};
+
+int OnHsMatch(unsigned int id, unsigned long long /*from*/, unsigned long long /*to*/,
+              unsigned int /*flags*/, void* context) {
+  static_cast<CandidateQueue*>(context)->Add(id);
+  return 0;
+}
+
+std::string Where(const Rule& r, const char* keyword) {
+  return r.file + ":" + std::to_string(r.line) + ": sid " + std::to_string(r.sid) + ": " +
+         keyword + ": ";
+}
+
+bool IsHttpBufferModifier(char c) {
+  return std::string_view("UIPQHDMCSYVWZ").find(c) != std::string_view::npos;
+}
+
+// PCRE2 options for Suricata's modifier letters; false with *error on a bad letter.
+bool PcreOptions(const Rule& rule, const Pcre& p, uint32_t* options, bool* relative,
+                 std::string* error) {
+  *options = PCRE2_NEVER_UTF;  // payloads are bytes: (*UTF) would make matching fail
+  *relative = p.relative;
+  for (char c : p.flags) {
+    switch (c) {
+      case 'i': *options |= PCRE2_CASELESS; break;
+      case 's': *options |= PCRE2_DOTALL; break;
+      case 'm': *options |= PCRE2_MULTILINE; break;
+      case 'x': *options |= PCRE2_EXTENDED; break;
+      case 'A': *options |= PCRE2_ANCHORED; break;
+      case 'E': *options |= PCRE2_DOLLAR_ENDONLY; break;
+      case 'G': *options |= PCRE2_UNGREEDY; break;
+      case 'R': *relative = true; break;
+      case 'B': break;  // Snort's rawbytes: the payload is raw already (Suricata accepts it)
+      case 'O': break;  // match-limit override: the limits stay
+      default:
+        if (IsHttpBufferModifier(c)) {
+          *error = Where(rule, "pcre") + "HTTP buffer modifier " + c + " not supported";
+        } else {
+          *error = Where(rule, "pcre") + "unknown modifier " + c;
+        }
+        return false;
+    }
+  }
+  return true;
+}
+
+bool AddressAny(const AddressSet& a) { return a.any && a.include.empty() && a.exclude.empty(); }
+bool PortsAny(const PortSet& p) { return p.any && p.include.empty() && p.exclude.empty(); }
+
+bool InGroup(const Rule& r, int g) {
+  const Protocol pr = r.header.protocol;
+  if (g == kGroupStream) {
+    if (pr != Protocol::kIp && pr != Protocol::kTcp && pr != Protocol::kTcpStream) return false;
+    if (r.dsize || r.detects.empty()) return false;
+    return !(r.flow && r.flow->no_stream);
+  }
+  if (r.flow && r.flow->only_stream) return false;
+  switch (g) {
+    case kGroupTcp:
+      return pr == Protocol::kIp || pr == Protocol::kTcp || pr == Protocol::kTcpPkt;
+    case kGroupUdp: return pr == Protocol::kIp || pr == Protocol::kUdp;
+    case kGroupIcmp: return pr == Protocol::kIp || pr == Protocol::kIcmp;
+    default: return pr == Protocol::kIp;
+  }
+}
+
+int SelectGroup(const InspectContext& ctx, const Buffer& buf) {
+  if (buf.is_stream) return kGroupStream;
+  switch (ctx.ip_proto) {
+    case 6: return kGroupTcp;
+    case 17: return kGroupUdp;
+    case 1:
+    case 58: return kGroupIcmp;
+    default: return kGroupOther;
+  }
+}
+
+bool ProtocolMatches(Protocol p, const InspectContext& ctx, bool stream) {
+  switch (p) {
+    case Protocol::kIp: return true;
+    case Protocol::kTcp: return ctx.ip_proto == 6;
+    case Protocol::kTcpPkt: return ctx.ip_proto == 6 && !stream;
+    case Protocol::kTcpStream: return ctx.ip_proto == 6 && stream;
+    case Protocol::kUdp: return ctx.ip_proto == 17 && !stream;
+    case Protocol::kIcmp: return (ctx.ip_proto == 1 || ctx.ip_proto == 58) && !stream;
+  }
+  return false;
+}
+
+bool HeaderMatches(const Header& h, const InspectContext& ctx) {
+  if (h.src.Matches(ctx.src_addr, ctx.v6) && h.src_ports.Matches(ctx.src_port) &&
+      h.dst.Matches(ctx.dst_addr, ctx.v6) && h.dst_ports.Matches(ctx.dst_port)) {
+    return true;
+  }
+  return h.bidirectional && h.src.Matches(ctx.dst_addr, ctx.v6) &&
+         h.src_ports.Matches(ctx.dst_port) && h.dst.Matches(ctx.src_addr, ctx.v6) &&
+         h.dst_ports.Matches(ctx.src_port);
+}
+
+bool FlowMatches(const FlowOption& f, const InspectContext& ctx, bool stream) {
+  if (f.to_server && !ctx.to_server) return false;
+  if (f.to_client && ctx.to_server) return false;
+  if (f.established && !ctx.established) return false;
+  if (f.not_established && ctx.established) return false;
+  if (f.only_stream && !stream) return false;
+  if (f.no_stream && stream) return false;
+  return true;  // stateless: any state
+}
+
+bool DsizeMatches(const Dsize& d, uint16_t n) {
+  switch (d.op) {
+    case Dsize::Op::kEq: return n == d.lo;
+    case Dsize::Op::kLt: return n < d.lo;
+    case Dsize::Op::kGt: return n > d.lo;
+    case Dsize::Op::kRange: return n > d.lo && n < d.hi;
+    case Dsize::Op::kNe: return n != d.lo;
+  }
+  return false;
+}
+
+bool EqualAt(const uint8_t* d, const uint8_t* pat, int64_t n, bool nocase) {
+  if (!nocase) return std::memcmp(d, pat, static_cast<size_t>(n)) == 0;
+  for (int64_t k = 0; k < n; ++k) {
+    if (kFold[d[k]] != pat[k]) return false;
+  }
+  return true;
+}
+
+// First occurrence of the step's content starting in [from, hi - len], or -1.
+// memchr() for the content's rarest byte, then compare (glibc's memmem costs more
+// to set up than these short searches take).
+int64_t FindContent(const Step& st, const uint8_t* data, int64_t from, int64_t hi) {
+  const int64_t n = static_cast<int64_t>(st.bytes.size());
+  const int64_t last = hi - n;  // last possible start
+  if (last < from) return -1;
+  const auto* pat = reinterpret_cast<const uint8_t*>(st.bytes.data());
+  if (st.anchor >= 0) {
+    const int64_t k = st.anchor;
+    const int c = pat[k];
+    for (int64_t pos = from; pos <= last;) {
+      const void* p = std::memchr(data + pos + k, c, static_cast<size_t>(last - pos + 1));
+      if (!p) return -1;
+      const int64_t start = static_cast<const uint8_t*>(p) - data - k;
+      if (EqualAt(data + start, pat, n, st.nocase)) return start;
+      pos = start + 1;
+    }
+    return -1;
+  }
+  for (int64_t i = from; i <= last; ++i) {
+    if (kFold[data[i]] == pat[0] && EqualAt(data + i, pat, n, true)) return i;
+  }
+  return -1;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------
+
+struct CompiledRules::Impl {
+  std::vector<Rule> rules;
+  std::vector<CompiledRule> compiled;
+  std::array<GroupDb, kNumGroups> groups;
+  std::vector<hs_database_t*> databases;  // distinct databases (groups with equal literal sets share)
+  CompileStats stats;
+  uint32_t max_ovector = 1;
+  bool any_pcre = false;
+
+  ~Impl() {
+    for (hs_database_t* db : databases) hs_free_database(db);
+    for (auto& c : compiled) {
+      for (auto& s : c.steps) pcre2_code_free(s.code);
+    }
+  }
+};
+
+namespace {
+
+// A worker's mutable matching state (MatchScratch::Impl).
+struct ScratchState {
+  const void* owner = nullptr;  // the CompiledRules::Impl this scratch belongs to
+  hs_scratch_t* hs = nullptr;
+  CandidateQueue queue;
+  pcre2_match_data* md = nullptr;
+  pcre2_match_context* mctx = nullptr;
+  pcre2_jit_stack* jit_stack = nullptr;
+  MatchCounters counters;
+
+  ScratchState() = default;
+  ScratchState(const ScratchState&) = delete;
+  ScratchState& operator=(const ScratchState&) = delete;
+  ~ScratchState() {
+    hs_free_scratch(hs);
+    pcre2_match_data_free(md);
+    pcre2_match_context_free(mctx);
+    pcre2_jit_stack_free(jit_stack);
+  }
+};
+
+// One verification of one rule's detection chain on one buffer.
+class Chain {
+ public:
+  Chain(const CompiledRule& cr, const Buffer& buf, ScratchState& s)
+      : steps_(cr.steps),
+        data_(buf.data),
+        len_(static_cast<int64_t>(buf.len)),
+        base_(static_cast<int64_t>(buf.stream_offset)),
+        new_from_(buf.is_stream ? static_cast<int64_t>(buf.new_from) : 0),
+        s_(s) {}
+
+  // Relative steps before any match are relative to the buffer (stream) start.
+  bool Matches() { return Run(0, -base_) == 1; }
+  bool limit_hit() const { return limit_hit_; }
+
+ private:
+  bool Spend() {
+    if (++steps_taken_ > CompiledRules::kMaxVerifySteps) {
+      limit_hit_ = true;
+      return false;
+    }
+    return true;
+  }
+
+  // The window [lo, hi) (buffer coordinates) the content must lie in, given the
+  // previous match end `prev`; false when it cannot hold the content.
+  bool Window(const Step& st, int64_t prev, int64_t* lo, int64_t* hi) const {
+    const int64_t n = static_cast<int64_t>(st.bytes.size());
+    int64_t l = 0, h = len_;
+    if (st.relative) {
+      const int64_t start = prev + (st.has_distance ? st.distance : 0);
+      l = std::max<int64_t>(0, start);
+      if (st.has_within) h = std::min(h, start + st.within);
+    }
+    if (st.has_offset) l = std::max(l, st.offset - base_);
+    if (st.has_depth) h = std::min(h, (st.has_offset ? st.offset : 0) + st.depth - base_);
+    if (st.startswith) h = std::min(h, n - base_);  // the match starts at stream byte 0
+    if (st.endswith) {
+      if (h < len_) return false;
+      l = std::max(l, len_ - n);
+    }
+    *lo = l;
+    *hi = h;
+    return h - l >= n;
+  }
+
+  int Run(size_t i, int64_t prev) {
+    if (!Spend()) return -1;
+    if (i == steps_.size()) return 1;
+    const Step& st = steps_[i];
+    switch (st.kind) {
+      case Detect::Kind::kContent: return RunContent(i, st, prev);
+      case Detect::Kind::kPcre: return RunPcre(i, st, prev);
+      case Detect::Kind::kIsDataAt: return RunIsDataAt(i, st, prev);
+    }
+    return 0;
+  }
+
+  int RunContent(size_t i, const Step& st, int64_t prev) {
+    const int64_t n = static_cast<int64_t>(st.bytes.size());
+    int64_t lo = 0, hi = 0;
+    const bool fits = Window(st, prev, &lo, &hi);
+    if (st.negated) {
+      if (fits && FindContent(st, data_, lo, hi) >= 0) return st.relative ? 0 : -1;
+      return Run(i + 1, prev);
+    }
+    // Only matches whose last byte is new data count for the last positive step.
+    if (st.last_positive && new_from_ > 0) lo = std::max(lo, new_from_ - n + 1);
+    if (!fits) return st.relative ? 0 : -1;
+    int64_t from = lo;
+    while (true) {
+      const int64_t pos = FindContent(st, data_, from, hi);
+      // Not found: an absolute content can never match, whatever came before.
+      if (pos < 0) return st.relative ? 0 : -1;
+      const int r = Run(i + 1, pos + n);
+      if (r != 0) return r;
+      if (!st.retry) return -1;  // nothing after depends on where this matched
+      if (!Spend()) return -1;
+      from = pos + 1;
+    }
+  }
+
+  int RunPcre(size_t i, const Step& st, int64_t prev) {
+    const int64_t base = st.relative ? std::clamp<int64_t>(prev, 0, len_) : 0;
+    const auto* subject = reinterpret_cast<PCRE2_SPTR>(data_ + base);
+    const auto subject_len = static_cast<PCRE2_SIZE>(len_ - base);
+    PCRE2_SIZE start = 0;
+    while (true) {
+      const int rc = pcre2_match(st.code, subject, subject_len, start, 0, s_.md, s_.mctx);
+      if (rc == PCRE2_ERROR_NOMATCH) return st.negated ? Run(i + 1, prev) : 0;
+      if (rc < 0) {  // match/depth limit, JIT stack: treated as no match, as Suricata does
+        ++s_.counters.pcre_errors;
+        return 0;
+      }
+      if (st.negated) return 0;
+      const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(s_.md);
+      const int64_t end = base + static_cast<int64_t>(ov[1]);
+      const PCRE2_SIZE next_start = ov[0] + 1;
+      const bool old = st.last_positive && new_from_ > 0 && end <= new_from_;
+      if (!old) {
+        const int r = Run(i + 1, end);
+        if (r != 0 || !st.retry) return r;
+      }
+      // An anchored pattern only matches at its start: no other occurrence to try.
+      if (st.anchored || next_start > subject_len) return 0;
+      if (!Spend()) return -1;
+      start = next_start;
+    }
+  }
+
+  int RunIsDataAt(size_t i, const Step& st, int64_t prev) {
+    if (st.relative) {
+      // Suricata: data iff prev + N <= len (N more bytes after the previous match).
+      const bool data = prev + st.position <= len_;
+      if (!data) return st.negated ? Run(i + 1, prev) : -1;
+      return st.negated ? 0 : Run(i + 1, prev);
+    }
+    // Absolute: byte N exists (stream: absolute from the stream start).
+    const bool data = st.position < base_ + len_;
+    if (data) return st.negated ? -1 : Run(i + 1, prev);
+    return st.negated ? Run(i + 1, prev) : -1;
+  }
+
+  const std::vector<Step>& steps_;
+  const uint8_t* data_;
+  int64_t len_;
+  int64_t base_;      // stream offset of data_[0]
+  int64_t new_from_;  // 0 for packets
+  ScratchState& s_;
+  int steps_taken_ = 0;
+  bool limit_hit_ = false;
+};
+
+// Compiles one rule's chain; false with *error (file:line: sid N: keyword: message).
+bool CompileChain(const Rule& rule, CompiledRule* out, uint32_t* max_ovector, std::string* error) {
+  out->steps.resize(rule.detects.size());
+  int prev_pm = -1;  // last content or pcre step (negated included), as Suricata tracks it
+  int last_positive = -1;
+  for (size_t i = 0; i < rule.detects.size(); ++i) {
+    const Detect& d = rule.detects[i];
+    Step& st = out->steps[i];
+    st.kind = d.kind;
+    bool within = false;
+    switch (d.kind) {
+      case Detect::Kind::kContent: {
+        const Content& c = d.content;
+        if (c.bytes.empty()) {
+          *error = Where(rule, "content") + "empty pattern";
+          return false;
+        }
+        st.negated = c.negated;
+        st.nocase = c.nocase;
+        st.bytes = c.bytes;
+        if (c.nocase) {
+          for (char& ch : st.bytes) ch = static_cast<char>(kFold[static_cast<uint8_t>(ch)]);
+        }
+        for (size_t k = 0; k < st.bytes.size(); ++k) {
+          const auto b = static_cast<uint8_t>(st.bytes[k]);
+          if (c.nocase && IsAsciiLetter(b)) continue;
+          if (st.anchor < 0 ||
+              kCommonness[b] < kCommonness[static_cast<uint8_t>(st.bytes[st.anchor])]) {
+            st.anchor = static_cast<int>(k);
+          }
+        }
+        st.startswith = c.startswith;
+        st.endswith = c.endswith;
+        st.has_offset = c.offset.has_value();
+        st.offset = c.offset.value_or(0);
+        st.has_depth = c.depth.has_value();
+        st.depth = c.depth.value_or(0);
+        st.has_distance = c.distance.has_value();
+        st.distance = c.distance.value_or(0);
+        st.has_within = c.within.has_value();
+        st.within = c.within.value_or(0);
+        st.relative = c.Relative();
+        within = st.has_within;
+        break;
+      }
+      case Detect::Kind::kPcre: {
+        uint32_t options = 0;
+        bool relative = false;
+        if (!PcreOptions(rule, d.pcre, &options, &relative, error)) return false;
+        int errcode = 0;
+        PCRE2_SIZE erroffset = 0;
+        st.code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(d.pcre.pattern.data()),
+                                d.pcre.pattern.size(), options, &errcode, &erroffset, nullptr);
+        if (!st.code) {
+          PCRE2_UCHAR msg[256];
+          pcre2_get_error_message(errcode, msg, sizeof(msg));
+          *error = Where(rule, "pcre") + "/" + d.pcre.pattern + "/: " +
+                   reinterpret_cast<const char*>(msg) + " at offset " + std::to_string(erroffset);
+          return false;
+        }
+        pcre2_jit_compile(st.code, PCRE2_JIT_COMPLETE);  // falls back to the interpreter
+        uint32_t captures = 0;
+        pcre2_pattern_info(st.code, PCRE2_INFO_CAPTURECOUNT, &captures);
+        *max_ovector = std::max(*max_ovector, captures + 1);
+        st.negated = d.pcre.negated;
+        st.relative = relative;
+        st.anchored = (options & PCRE2_ANCHORED) != 0;
+        break;
+      }
+      case Detect::Kind::kIsDataAt:
+        st.negated = d.isdataat.negated;
+        st.relative = d.isdataat.relative;
+        st.position = d.isdataat.position;
+        break;
+    }
+    // Suricata's *_NEXT flags: a relative keyword marks the content/pcre before it.
+    if (st.relative && prev_pm >= 0) {
+      Step& prev = out->steps[prev_pm];
+      if (prev.kind == Detect::Kind::kPcre || d.kind != Detect::Kind::kContent || within) {
+        prev.retry = true;
+      }
+    }
+    if (d.kind != Detect::Kind::kIsDataAt) {
+      prev_pm = static_cast<int>(i);
+      if (!st.negated) last_positive = static_cast<int>(i);
+    }
+  }
+  if (last_positive >= 0) out->steps[last_positive].last_positive = true;
+
+  // The prefilter literal: fast_pattern, else the longest non-negated content.
+  int best = -1;
+  for (size_t i = 0; i < rule.detects.size(); ++i) {
+    const Detect& d = rule.detects[i];
+    if (d.kind == Detect::Kind::kContent && !d.content.negated && d.content.fast_pattern) {
+      best = static_cast<int>(i);
+      break;
+    }
+  }
+  if (best < 0) {
+    for (size_t i = 0; i < rule.detects.size(); ++i) {
+      const Detect& d = rule.detects[i];
+      if (d.kind != Detect::Kind::kContent || d.content.negated) continue;
+      if (best < 0 || d.content.bytes.size() > rule.detects[best].content.bytes.size()) {
+        best = static_cast<int>(i);
+      }
+    }
+  }
+  out->prefilter = best;
+  const Header& h = rule.header;
+  out->header_any = AddressAny(h.src) && AddressAny(h.dst) && PortsAny(h.src_ports) &&
+                    PortsAny(h.dst_ports);
+  return true;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------
+
+struct MatchScratch::Impl : ScratchState {};
+
+MatchScratch::~MatchScratch() = default;
+
+const MatchCounters& MatchScratch::counters() const { return impl_->counters; }
+
+CompiledRules::CompiledRules() : impl_(std::make_unique<Impl>()) {}
+CompiledRules::~CompiledRules() = default;
+
+const std::vector<Rule>& CompiledRules::rules() const { return impl_->rules; }
+const CompileStats& CompiledRules::stats() const { return impl_->stats; }
+
+int CompiledRules::prefilter_detect(uint32_t rule) const {
+  return rule < impl_->compiled.size() ? impl_->compiled[rule].prefilter : -1;
+}
+
+std::unique_ptr<CompiledRules> CompiledRules::Compile(const RuleSet& set, std::string* error) {
+  const auto t0 = std::chrono::steady_clock::now();
+  std::string scratch_error;
+  if (!error) error = &scratch_error;
+  if (set.rules.size() >= UINT32_MAX) {
+    *error = "too many rules";
+    return nullptr;
+  }
+  std::unique_ptr<CompiledRules> out(new CompiledRules());
+  Impl& im = *out->impl_;
+  im.rules = set.rules;
+  im.compiled.resize(im.rules.size());
+
+  for (size_t r = 0; r < im.rules.size(); ++r) {
+    if (!CompileChain(im.rules[r], &im.compiled[r], &im.max_ovector, error)) return nullptr;
+  }
+
+  size_t with_literal = 0, always = 0;
+  for (size_t r = 0; r < im.rules.size(); ++r) {
+    if (im.compiled[r].prefilter >= 0) {
+      ++with_literal;
+    } else {
+      ++always;
+    }
+    for (const Detect& d : im.rules[r].detects) im.any_pcre |= d.kind == Detect::Kind::kPcre;
+  }
+
+  for (int g = 0; g < kNumGroups; ++g) {
+    GroupDb& group = im.groups[g];
+    for (size_t r = 0; r < im.rules.size(); ++r) {
+      if (!InGroup(im.rules[r], g)) continue;
+      (im.compiled[r].prefilter < 0 ? group.always : group.ids).push_back(static_cast<uint32_t>(r));
+    }
+    if (group.ids.empty()) continue;
+    // Usually stream == packet tcp and udp == icmp == other (ip rules only): compile once.
+    bool shared = false;
+    for (int h = 0; h < g && !shared; ++h) {
+      if (im.groups[h].db && im.groups[h].ids == group.ids) {
+        group.db = im.groups[h].db;
+        shared = true;
+      }
+    }
+    if (shared) continue;
+    std::vector<const char*> exprs;
+    std::vector<size_t> lens;
+    std::vector<unsigned> flags;
+    for (uint32_t r : group.ids) {
+      const Content& c = im.rules[r].detects[im.compiled[r].prefilter].content;
+      exprs.push_back(c.bytes.data());
+      lens.push_back(c.bytes.size());
+      flags.push_back(HS_FLAG_SINGLEMATCH | (c.nocase ? HS_FLAG_CASELESS : 0u));
+    }
+    const std::vector<unsigned> ids(group.ids.begin(), group.ids.end());
+    hs_compile_error_t* cerr = nullptr;
+    const hs_error_t rc =
+        hs_compile_lit_multi(exprs.data(), flags.data(), ids.data(), lens.data(),
+                             static_cast<unsigned>(exprs.size()), HS_MODE_BLOCK, nullptr,
+                             &group.db, &cerr);
+    if (rc != HS_SUCCESS) {
+      std::string msg = cerr && cerr->message ? cerr->message : "compile failed";
+      if (cerr && cerr->expression >= 0 && static_cast<size_t>(cerr->expression) < ids.size()) {
+        *error = Where(im.rules[ids[cerr->expression]], "content") + "hyperscan: " + msg;
+      } else {
+        *error = "hyperscan: " + msg;
+      }
+      hs_free_compile_error(cerr);
+      return nullptr;
+    }
+    im.databases.push_back(group.db);
+    size_t bytes = 0;
+    if (hs_database_size(group.db, &bytes) == HS_SUCCESS) im.stats.database_bytes += bytes;
+  }
+
+  im.stats.rules = im.rules.size();
+  im.stats.prefilter_patterns = with_literal;
+  im.stats.always_candidates = always;
+  im.stats.compile_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  return out;
+}
+
+std::unique_ptr<MatchScratch> CompiledRules::NewScratch() const {
+  std::unique_ptr<MatchScratch> scratch(new MatchScratch());
+  scratch->impl_ = std::make_unique<MatchScratch::Impl>();
+  MatchScratch::Impl& s = *scratch->impl_;
+  s.owner = impl_.get();
+  for (hs_database_t* db : impl_->databases) {
+    if (hs_alloc_scratch(db, &s.hs) != HS_SUCCESS) return nullptr;
+  }
+  const size_t n = impl_->rules.size();
+  s.queue.cands.reserve(n);
+  s.queue.mark.assign(n, 0);
+  if (impl_->any_pcre) {
+    s.md = pcre2_match_data_create(impl_->max_ovector, nullptr);
+    s.mctx = pcre2_match_context_create(nullptr);
+    s.jit_stack = pcre2_jit_stack_create(32 * 1024, 1024 * 1024, nullptr);
+    if (!s.md || !s.mctx || !s.jit_stack) return nullptr;
+    pcre2_set_match_limit(s.mctx, kPcreMatchLimit);
+    pcre2_set_depth_limit(s.mctx, kPcreDepthLimit);
+    pcre2_jit_stack_assign(s.mctx, nullptr, s.jit_stack);
+    // Warm up: the interpreter (if JIT is unavailable) allocates its frame vector in
+    // the match data on first use; do that here rather than in Match().
+    for (const auto& c : impl_->compiled) {
+      for (const auto& st : c.steps) {
+        if (st.code) {
+          static const uint8_t kEmpty = 0;
+          pcre2_match(st.code, &kEmpty, 0, 0, 0, s.md, s.mctx);
+        }
+      }
+    }
+  }
+  return scratch;
+}
+
+void CompiledRules::Match(MatchScratch& scratch, const InspectContext& ctx, const Buffer& buf,
+                          std::vector<uint32_t>& fired) const {
+  MatchScratch::Impl& s = *scratch.impl_;
+  ++s.counters.scans;
+  if (s.owner != impl_.get()) {
+    ++s.counters.wrong_scratch;
+    return;
+  }
+  const Impl& im = *impl_;
+  const GroupDb& g = im.groups[SelectGroup(ctx, buf)];
+  const bool empty = buf.len == 0 || buf.data == nullptr;
+
+  s.queue.Begin();
+  if (g.db && !empty) {
+    // Hyperscan takes an unsigned length; payloads and stream windows are far smaller.
+    const auto len = static_cast<unsigned>(std::min<size_t>(buf.len, UINT_MAX));
+    if (hs_scan(g.db, reinterpret_cast<const char*>(buf.data), len, 0, s.hs, OnHsMatch,
+                &s.queue) != HS_SUCCESS) {
+      ++s.counters.hs_errors;
+    }
+  }
+  for (uint32_t r : g.always) {
+    if (empty && !im.compiled[r].steps.empty()) continue;  // payload rules need a payload
+    s.queue.Add(r);
+  }
+  std::sort(s.queue.cands.begin(), s.queue.cands.end());
+  s.counters.candidates += s.queue.cands.size();
+
+  for (uint32_t r : s.queue.cands) {
+    const Rule& rule = im.rules[r];
+    const CompiledRule& cr = im.compiled[r];
+    if (!ProtocolMatches(rule.header.protocol, ctx, buf.is_stream)) continue;
+    if (!cr.header_any && !HeaderMatches(rule.header, ctx)) continue;
+    if (rule.flow && !FlowMatches(*rule.flow, ctx, buf.is_stream)) continue;
+    if (rule.dsize && (buf.is_stream || !DsizeMatches(*rule.dsize, ctx.dsize))) continue;
+    if (cr.steps.empty()) {
+      if (buf.is_stream) continue;  // header-only rules: once per packet
+    } else {
+      if (empty) continue;
+      Chain chain(cr, buf, s);
+      const bool ok = chain.Matches();
+      if (chain.limit_hit()) ++s.counters.step_limit_hits;
+      if (!ok) continue;
+    }
+    fired.push_back(r);
+    ++s.counters.fired;
+  }
+}
+
+}  // namespace wardgate::rules

@@ -1,0 +1,125 @@
+// The signature matcher: rules compiled to Hyperscan prefilter databases, and the
+// verification of a rule's full detection chain after a prefilter hit.
+//
+// Threads: Compile() runs on the control thread (or in wardctl); the result is
+// immutable and shared by all workers as part of a generation. Each worker owns one
+// MatchScratch per CompiledRules (Snort 3's habit: the scratch belongs to the same
+// generation as its database). Match() never allocates after the scratch is built,
+// never throws, and only queues candidates in the Hyperscan callback; rules are
+// verified after the scan.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "rules/rule.h"
+
+namespace wardgate::rules {
+
+// What the matcher knows about the data being inspected.
+struct InspectContext {
+  uint8_t ip_proto = 0;       // 6 TCP, 17 UDP, 1/58 ICMP, other
+  bool v6 = false;
+  std::array<uint8_t, 16> src_addr{};  // of this packet (network order, IPv4 in first 4)
+  std::array<uint8_t, 16> dst_addr{};
+  uint16_t src_port = 0;
+  uint16_t dst_port = 0;
+  bool to_server = true;      // direction relative to the flow's initiator
+  bool established = false;   // TCP: handshake seen (or picked up midstream); UDP: reply seen
+  bool stateless = false;     // no flow context (offline, table full)
+  uint16_t dsize = 0;         // payload bytes of this packet
+};
+
+// The buffer to inspect. For a packet payload: the payload, stream_offset 0,
+// new_from 0. For a TCP stream: a window of the reassembled, in-order stream; data[0]
+// is at absolute stream offset `stream_offset`; bytes before `new_from` were already
+// inspected (a rule fires only if its match ends at or after new_from), so content
+// spanning segment boundaries matches once, and retransmitted data is not re-scanned.
+struct Buffer {
+  const uint8_t* data = nullptr;
+  size_t len = 0;
+  uint64_t stream_offset = 0;
+  size_t new_from = 0;
+  bool is_stream = false;     // rules for tcp-pkt skip stream buffers, tcp-stream packets
+};
+
+class CompiledRules;
+
+// What one scratch's Match() calls did (per worker; read on the worker or racily for
+// stats). Verification budget: a rule's detection chain may take at most
+// CompiledRules::kMaxVerifySteps content searches / pcre runs per buffer (Suricata's
+// inspection recursion limit); a rule abandoned at the limit does not fire.
+struct MatchCounters {
+  uint64_t scans = 0;             // Match() calls
+  uint64_t candidates = 0;        // rules verified (prefilter hits + always-candidates)
+  uint64_t fired = 0;             // rules appended to `fired`
+  uint64_t step_limit_hits = 0;   // verifications abandoned at kMaxVerifySteps
+  uint64_t pcre_errors = 0;       // pcre2_match errors (match/depth limit, JIT stack): no match
+  uint64_t hs_errors = 0;         // hs_scan failures (the scan's candidates are still verified)
+  uint64_t wrong_scratch = 0;     // Match() with a scratch of another CompiledRules: nothing fired
+};
+
+// Per-worker scratch of one CompiledRules: Hyperscan scratch and candidate queue.
+class MatchScratch {
+ public:
+  ~MatchScratch();
+  MatchScratch(const MatchScratch&) = delete;
+  MatchScratch& operator=(const MatchScratch&) = delete;
+
+  const MatchCounters& counters() const;
+
+ private:
+  friend class CompiledRules;
+  MatchScratch() = default;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+struct CompileStats {
+  size_t rules = 0;
+  size_t prefilter_patterns = 0;   // literals given to Hyperscan
+  size_t always_candidates = 0;    // rules without a usable literal (checked every time)
+  size_t database_bytes = 0;
+  double compile_ms = 0;
+};
+
+class CompiledRules {
+ public:
+  // Compiles a parsed rule set. Returns nullptr and sets *error on failure (e.g. a
+  // pcre that PCRE2 refuses: "file:line: sid N: pcre: message").
+  static std::unique_ptr<CompiledRules> Compile(const RuleSet& set, std::string* error);
+  ~CompiledRules();
+
+  // A scratch for one worker; call on the control thread when publishing.
+  std::unique_ptr<MatchScratch> NewScratch() const;
+
+  // Appends to `fired` the indices (into rules()) of every rule whose header,
+  // flow, dsize and full detection chain match, in ascending index order, each at
+  // most once per call.
+  void Match(MatchScratch& scratch, const InspectContext& ctx, const Buffer& buf,
+             std::vector<uint32_t>& fired) const;
+
+  // Rules that have no payload detection (header/flow/dsize only): evaluated once
+  // per packet with an empty buffer by the same Match() call (buf.len may be 0).
+
+  const std::vector<Rule>& rules() const;
+  const CompileStats& stats() const;
+
+  // The index into rules()[rule].detects of the content given to Hyperscan for that
+  // rule (fast_pattern, else the longest non-negated content, first on ties), or -1
+  // for an always-candidate rule. For wardctl explanations and tests.
+  int prefilter_detect(uint32_t rule) const;
+
+  static constexpr int kMaxVerifySteps = 1000;
+
+ private:
+  CompiledRules();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace wardgate::rules
