@@ -14,6 +14,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -28,6 +29,7 @@
 #include "dataplane/control/events.h"
 #include "dataplane/control/status.h"
 #include "dataplane/events/eve_sink.h"
+#include "dataplane/flow/from_config.h"
 #include "dataplane/inspect/inspector.h"
 #include "dataplane/inspect/rules_loader.h"
 #include "dataplane/generation/generation.h"
@@ -202,7 +204,14 @@ int RunLive(const config::Config& cfg) {
   std::vector<std::unique_ptr<worker::WorkerCounters>> counters;
   std::vector<std::unique_ptr<events::EventRing<events::AlertRecord>>> rings;
   std::vector<std::unique_ptr<inspect::Inspector>> inspectors;
+  std::vector<std::unique_ptr<stream::Reassembler>> reassemblers;
+  std::vector<std::unique_ptr<flow::FlowTable>> flow_tables;
+  // flow_id counters start from the clock so ids stay unique across restarts.
+  const uint64_t first_flow_id = (uint64_t(std::time(nullptr)) & 0xffffff) << 20;
   for (uint32_t w = 0; w < cfg.workers; ++w) {
+    reassemblers.push_back(std::make_unique<stream::Reassembler>(flow::StreamConfigFrom(cfg)));
+    flow_tables.push_back(std::make_unique<flow::FlowTable>(flow::TableConfigFrom(cfg, w, first_flow_id),
+                                                            reassemblers.back().get()));
     counters.push_back(std::make_unique<worker::WorkerCounters>());
     rings.push_back(std::make_unique<events::EventRing<events::AlertRecord>>(4096));
     inspectors.push_back(std::make_unique<inspect::Inspector>(w, rings.back().get(), /*blocking=*/true));
@@ -215,6 +224,8 @@ int RunLive(const config::Config& cfg) {
     ctx.store = &store;
     ctx.counters = counters.back().get();
     ctx.inspector = inspectors.back().get();
+    ctx.flows = flow_tables.back().get();
+    ctx.streams = reassemblers.back().get();
     ctx.stop = &g_stop;
     dp.workers.push_back(std::move(ctx));
     dp.worker_lcores.push_back(worker_lcores[w]);

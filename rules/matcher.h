@@ -45,6 +45,10 @@ struct Buffer {
   uint64_t stream_offset = 0;
   size_t new_from = 0;
   bool is_stream = false;     // rules for tcp-pkt skip stream buffers, tcp-stream packets
+  // A TCP packet's payload whose bytes the stream stage inspects (or inspected): rules
+  // with a payload chain for `tcp`/`ip` are skipped here (they match on the stream,
+  // once); tcp-pkt rules and rules without payload detection still apply.
+  bool stream_covered = false;
 };
 
 class CompiledRules;
@@ -81,7 +85,7 @@ class MatchScratch {
 
 struct CompileStats {
   size_t rules = 0;
-  size_t prefilter_patterns = 0;   // literals given to Hyperscan
+  size_t prefilter_patterns = 0;   // rules with a literal in Hyperscan (once, however many groups)
   size_t always_candidates = 0;    // rules without a usable literal (checked every time)
   size_t database_bytes = 0;
   double compile_ms = 0;
@@ -118,6 +122,7 @@ class CompiledRules {
 
  private:
   CompiledRules();
+  bool BuildDatabases(std::string* error);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -104,8 +104,30 @@ void LoadDetection(const YAML::Node& root, Config& c) {
     }
   }
   if (const auto st = root["stream"]) {
-    CheckKeys(st, "stream", {"midstream"});
+    CheckKeys(st, "stream", {"midstream", "window_bytes", "depth", "max_held_per_stream", "segment_pool",
+                             "window_pool"});
     if (st["midstream"]) c.stream.midstream = Bool(st["midstream"], "stream.midstream");
+    if (st["window_bytes"]) c.stream.window_bytes = Uint<uint32_t>(st["window_bytes"], "stream.window_bytes", 0, 65535);
+    if (st["depth"]) c.stream.depth = Uint<uint32_t>(st["depth"], "stream.depth", 0, 1u << 31);
+    if (st["max_held_per_stream"]) {
+      c.stream.max_held_per_stream = Uint<uint32_t>(st["max_held_per_stream"], "stream.max_held_per_stream", 1, 4096);
+    }
+    if (st["segment_pool"]) c.stream.segment_pool = Uint<uint32_t>(st["segment_pool"], "stream.segment_pool", 16, 1u << 24);
+    if (st["window_pool"]) c.stream.window_pool = Uint<uint32_t>(st["window_pool"], "stream.window_pool", 16, 1u << 24);
+  }
+  if (const auto fl = root["flows"]) {
+    CheckKeys(fl, "flows", {"capacity", "timeouts"});
+    if (fl["capacity"]) c.flows.capacity = Uint<uint32_t>(fl["capacity"], "flows.capacity", 1024, 1u << 26);
+    if (const auto t = fl["timeouts"]) {
+      CheckKeys(t, "flows.timeouts", {"new", "established", "closed", "udp", "icmp", "other"});
+      const std::pair<const char*, uint32_t*> keys[] = {
+          {"new", &c.flows.timeout_new_s},     {"established", &c.flows.timeout_established_s},
+          {"closed", &c.flows.timeout_closed_s}, {"udp", &c.flows.timeout_udp_s},
+          {"icmp", &c.flows.timeout_icmp_s},   {"other", &c.flows.timeout_other_s}};
+      for (const auto& [k, dst] : keys) {
+        if (t[k]) *dst = Uint<uint32_t>(t[k], std::string("flows.timeouts.") + k, 1, 86400 * 7);
+      }
+    }
   }
   if (const auto eve = root["eve"]) {
     CheckKeys(eve, "eve", {"file", "payload", "packet"});
@@ -122,12 +144,13 @@ Config Load(const YAML::Node& root, bool offline) {
     throw ConfigError("(top level)", "the file is empty");
   }
   CheckKeys(root, "", {"eal", "workers", "mtu", "pairs", "mempool", "queues", "idle", "link",
-                       "control", "rules", "stream", "eve"});
+                       "control", "rules", "flows", "stream", "eve"});
   LoadDetection(root, c);
   if (offline && !root["pairs"]) {
     // A capture needs no ports: keep the offline defaults for everything port-related.
     Config o = OfflineDefaults();
     o.rules = c.rules;
+    o.flows = c.flows;
     o.stream = c.stream;
     o.eve = c.eve;
     if (root["mtu"]) o.mtu = Uint<uint32_t>(root["mtu"], "mtu", 68, 9600);

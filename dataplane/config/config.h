@@ -60,7 +60,24 @@ struct RulesConfig {
 };
 
 struct StreamConfig {
-  bool midstream = false;   // pick up TCP flows whose handshake was not seen
+  bool midstream = false;          // pick up TCP flows whose handshake was not seen
+  uint32_t window_bytes = 512;     // inspected bytes kept per direction, for content across segments
+  uint32_t depth = 1u << 20;       // bytes inspected per stream direction (0: no limit)
+  uint32_t max_held_per_stream = 256;  // out-of-order chunks held per stream
+  uint32_t segment_pool = 16384;   // out-of-order chunks per worker
+  uint32_t window_pool = 65536;    // stream windows per worker
+};
+
+// Per-worker flow table. When a limit is hit the flow is still forwarded, its
+// inspection stops, and the event is counted (clinical default: never cut a feed).
+struct FlowsConfig {
+  uint32_t capacity = 131072;      // flows per worker, preallocated
+  uint32_t timeout_new_s = 30;
+  uint32_t timeout_established_s = 3600;
+  uint32_t timeout_closed_s = 60;
+  uint32_t timeout_udp_s = 120;
+  uint32_t timeout_icmp_s = 30;
+  uint32_t timeout_other_s = 120;
 };
 
 struct EveConfig {
@@ -83,6 +100,7 @@ struct Config {
   uint32_t link_wait_ms = 3000;  // wait this long for link up at start, then go on
   std::string control_socket = "/run/wardgate/dp.sock";
   RulesConfig rules;
+  FlowsConfig flows;
   StreamConfig stream;
   EveConfig eve;
 

@@ -12,6 +12,7 @@
 
 #include "dataplane/control/status.h"
 #include "dataplane/events/eve_sink.h"
+#include "dataplane/flow/from_config.h"
 #include "dataplane/inspect/inspector.h"
 #include "dataplane/inspect/rules_loader.h"
 #include "dataplane/generation/generation.h"
@@ -57,6 +58,9 @@ int RunOffline(const config::Config& cfg, const OfflineOptions& opts, const std:
   }
   events::EventRing<events::AlertRecord> ring(4096);
   inspect::Inspector inspector(0, &ring, opts.simulate_ips);
+  // Captures replay time: flows expire on the capture's clock.
+  auto reassembler = std::make_unique<stream::Reassembler>(flow::StreamConfigFrom(cfg));
+  auto flows = std::make_unique<flow::FlowTable>(flow::TableConfigFrom(cfg, 0, 1), reassembler.get());
 
   char errbuf[PCAP_ERRBUF_SIZE] = {};
   std::unique_ptr<pcap_t, PcapCloser> in(
@@ -151,10 +155,13 @@ int RunOffline(const config::Config& cfg, const OfflineOptions& opts, const std:
     if (n == 0) break;
     worker::Stages stages;
     stages.inspector = &inspector;
+    stages.flows = flows.get();
+    stages.streams = reassembler.get();
     stages.packet_ts_ns = ts;
     stages.pcap_cnt_base = packets_read + 1;
     packets_read += n;
     worker::ProcessBurst(*store.Current(), counters, kInPort, pkts, n, verdict, &stages);
+    worker::FlowHousekeeping(stages, counters, ts[n - 1]);
     store.Quiescent(0);
     eve->Drain(ring);
     auto& out_port = counters.ports[verdict.out_port];
@@ -163,7 +170,8 @@ int RunOffline(const config::Config& cfg, const OfflineOptions& opts, const std:
       out_port.tx_packets.Add(1);
       out_port.tx_bytes.Add(m->pkt_len);
       if (!out) continue;
-      const uint64_t ns = *RTE_MBUF_DYNFIELD(m, ts_offset, uint64_t*);
+      // Frames the pipeline made (reject RSTs) carry no capture time: use the burst's.
+      const uint64_t ns = (m->ol_flags & ts_flag) ? *RTE_MBUF_DYNFIELD(m, ts_offset, uint64_t*) : ts[n - 1];
       pcap_pkthdr h{};
       h.ts.tv_sec = static_cast<time_t>(ns / 1000000000ull);
       h.ts.tv_usec = static_cast<suseconds_t>((ns % 1000000000ull) / 1000);
@@ -211,6 +219,17 @@ int RunOffline(const config::Config& cfg, const OfflineOptions& opts, const std:
   }
   json["events"] = {{"alerts", eve->alerts()}, {"drops", eve->drops()}, {"lost", ring.lost()}};
   json["simulate_ips"] = opts.simulate_ips;
+  json["flows"] = {{"created", counters.flows_created.Load()}, {"evictions", counters.flow_evictions.Load()},
+                   {"midstream_refused", counters.midstream_refused.Load()}};
+  json["stream"] = {{"bytes", counters.stream_bytes.Load()},
+                    {"retransmissions", counters.stream_retransmissions.Load()},
+                    {"overlaps", counters.stream_overlaps.Load()},
+                    {"conflicts", counters.stream_conflicts.Load()},
+                    {"gaps", counters.stream_gaps.Load()},
+                    {"out_of_order", counters.stream_out_of_order.Load()},
+                    {"pool_exhausted", counters.stream_pool_exhausted.Load()},
+                    {"depth_reached", counters.stream_depth_reached.Load()},
+                    {"window_overruns", counters.stream_window_overruns.Load()}};
   json["mbufs_in_use_at_exit"] = rte_mempool_in_use_count(pool);
   std::cout << json.dump() << std::endl;
   if (rte_mempool_in_use_count(pool) != 0) {

@@ -17,6 +17,8 @@ class Counter {
  public:
   // Writer: the owning worker only.
   void Add(uint64_t n) { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  // Writer only: mirrors a plain counter the worker keeps elsewhere (flow table).
+  void Set(uint64_t v) { v_.store(v, std::memory_order_relaxed); }
   // Reader: any thread.
   uint64_t Load() const { return v_.load(std::memory_order_relaxed); }
 
@@ -30,6 +32,7 @@ enum class DropReason : uint8_t {
   kNoPeer,           // received on a port that is in no pair of the generation
   kFrameTooLong,     // longer than the configured MTU allows
   kRule,             // a drop or reject rule matched (the packet, or its flow earlier)
+  kStreamConflict,   // TCP data overlapping earlier bytes with different content (first wins)
   kCount
 };
 inline constexpr size_t kDropReasonCount = static_cast<size_t>(DropReason::kCount);
@@ -40,6 +43,7 @@ constexpr std::string_view DropReasonName(DropReason r) {
     case DropReason::kNoPeer: return "no_peer";
     case DropReason::kFrameTooLong: return "frame_too_long";
     case DropReason::kRule: return "rule";
+    case DropReason::kStreamConflict: return "stream_conflict";
     case DropReason::kCount: break;
   }
   return "unknown";
@@ -58,6 +62,10 @@ struct alignas(64) WorkerCounters {
   std::array<Counter, parse::kParseErrorCount> malformed;  // by parse error; index 0 unused
   std::array<Counter, kDropReasonCount> drops;
   std::array<PortCounters, generation::kMaxPorts> ports;
+  // Flow and stream stages (mirrored after each burst from their plain counters).
+  Counter flows_active, flows_created, flow_evictions, flows_expired, midstream_refused;
+  Counter stream_bytes, stream_retransmissions, stream_overlaps, stream_conflicts, stream_gaps,
+      stream_out_of_order, stream_pool_exhausted, stream_depth_reached, stream_window_overruns;
 };
 
 }  // namespace wardgate::worker

@@ -16,19 +16,105 @@ namespace wardgate::worker {
 
 namespace {
 
-// Signature inspection of one parsed frame.
+// The stronger of two verdicts: reject > drop > pass > forward.
+inspect::Verdict Stronger(inspect::Verdict a, inspect::Verdict b) {
+  auto rank = [](inspect::Verdict v) {
+    switch (v) {
+      case inspect::Verdict::kReject: return 3;
+      case inspect::Verdict::kDrop: return 2;
+      case inspect::Verdict::kPass: return 1;
+      case inspect::Verdict::kForward: return 0;
+    }
+    return 0;
+  };
+  return rank(a) >= rank(b) ? a : b;
+}
+
+// Flow tracking, TCP stream reassembly and signature inspection of one parsed frame.
+// kDrop from here with `stream_conflict` set means the stream stage dropped it.
 inspect::Verdict InspectFrame(const generation::Generation& gen, Stages& stages, const parse::PacketView& view,
-                              rte_mbuf* m, uint16_t i) {
-  // Packet-level inspection of the payload; TCP streams come with the flow stage.
+                              rte_mbuf* m, uint16_t i, bool& stream_conflict) {
   const auto* frame = rte_pktmbuf_mtod(m, const uint8_t*);
   const uint32_t frame_len = rte_pktmbuf_data_len(m);
-  rules::Buffer buf;
-  buf.data = frame + view.payload_offset;
-  buf.len = view.payload_offset + view.payload_len <= frame_len ? view.payload_len : 0;
   const uint64_t ts = stages.packet_ts_ns ? stages.packet_ts_ns[i] : stages.burst_ts_ns;
   const uint64_t pcap_cnt = stages.pcap_cnt_base ? stages.pcap_cnt_base + i : 0;
-  return stages.inspector->Inspect(gen, view, frame, frame_len, buf, inspect::FlowContext{}, ts, pcap_cnt,
-                                   events::PacketSource::kWire);
+  const bool blocking = stages.inspector->blocking();
+
+  inspect::FlowContext fc;
+  flow::Flow* f = nullptr;
+  flow::Dir dir = flow::kToServer;
+  if (stages.flows) {
+    const auto fr = stages.flows->LookupOrCreate(view, ts);
+    f = fr.flow;
+    if (f) {
+      dir = fr.dir();
+      fc.flow_id = f->flow_id;
+      fc.to_server = fr.to_server;
+      fc.established = f->Established();
+      fc.stateless = false;
+      // A drop verdict holds for every later packet of the flow; pass ends inspection.
+      if (f->flags & flow::kDropFlow) return inspect::Verdict::kDrop;
+      if (f->flags & (flow::kPassFlow | flow::kNoInspect)) return inspect::Verdict::kForward;
+    }
+  }
+  if (!gen.rules) return inspect::Verdict::kForward;
+
+  inspect::Verdict verdict = inspect::Verdict::kForward;
+  const bool payload_ok = view.payload_offset + view.payload_len <= frame_len;
+  const std::span<const uint8_t> payload(frame + view.payload_offset, payload_ok ? view.payload_len : 0);
+  bool covered = false;
+  if (f && view.ip_proto == parse::kProtoTcp && stages.streams) {
+    auto& st = f->stream[dir];
+    const auto sr = st.Feed(*stages.streams, view.tcp_seq, payload, view.tcp_flags, f->ReceiverWindowOf(dir));
+    switch (sr.cls) {
+      case stream::SegmentClass::kDelivered: {
+        rules::Buffer sb;
+        sb.data = sr.data.data();
+        sb.len = sr.data.size();
+        sb.stream_offset = sr.data_offset;
+        sb.new_from = sr.new_from;
+        sb.is_stream = true;
+        verdict = stages.inspector->Inspect(gen, view, frame, frame_len, sb, fc, ts, pcap_cnt,
+                                            events::PacketSource::kStream);
+        covered = true;
+        break;
+      }
+      case stream::SegmentClass::kRetransmission:
+      case stream::SegmentClass::kHeld:
+        covered = true;  // inspected already, or when the gap before it fills
+        break;
+      case stream::SegmentClass::kConflict:
+        // Inline normalisation: the receiver must never get bytes that differ from
+        // what was inspected (first data wins), so the packet goes no further.
+        if (blocking) {
+          stream_conflict = true;
+          return inspect::Verdict::kDrop;
+        }
+        break;
+      case stream::SegmentClass::kResourceLimit:
+        // Default for clinical traffic: keep forwarding, stop inspecting the flow.
+        f->stream[flow::kToServer].Stop(*stages.streams);
+        f->stream[flow::kToClient].Stop(*stages.streams);
+        f->flags |= flow::kNoInspect;
+        break;
+      default:
+        break;
+    }
+  }
+  // The packet's own payload: tcp-pkt rules (and header-only rules) always; tcp/ip
+  // payload rules only when the stream did not inspect these bytes.
+  rules::Buffer pb;
+  pb.data = payload.data();
+  pb.len = payload.size();
+  pb.stream_covered = covered;
+  verdict = Stronger(verdict, stages.inspector->Inspect(gen, view, frame, frame_len, pb, fc, ts, pcap_cnt,
+                                                        events::PacketSource::kWire));
+  if (f && blocking && (verdict == inspect::Verdict::kDrop || verdict == inspect::Verdict::kReject)) {
+    f->flags |= flow::kDropFlow;
+  } else if (f && verdict == inspect::Verdict::kPass) {
+    f->flags |= flow::kPassFlow;
+  }
+  return verdict;
 }
 
 // A reject frame (RST or ICMP unreachable) in a fresh mbuf from the frame's pool, or
@@ -63,7 +149,9 @@ void ProcessBurst(const generation::Generation& gen, WorkerCounters& counters, u
   uint64_t rx_bytes = 0;
   uint64_t too_long = 0;
   uint64_t rule_drops = 0;
-  const bool inspecting = stages && stages->inspector && gen.rules;
+  // With a flow table every packet goes through the flow stage (drop-flow verdicts
+  // outlive a reload); without one, only when rules are loaded.
+  const bool inspecting = stages && stages->inspector && (gen.rules || stages->flows);
   const bool has_peer = verdict.out_port != generation::kNoPeer;
 
   // l3fwd habit: prefetch the first frames' headers, then one ahead while working.
@@ -72,10 +160,12 @@ void ProcessBurst(const generation::Generation& gen, WorkerCounters& counters, u
     rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
   }
   inspect::Verdict v = inspect::Verdict::kForward;
+  uint64_t stream_conflicts = 0;
   for (uint16_t i = 0; i < n; ++i) {
     if (i + kPrefetchAhead < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + kPrefetchAhead], void*));
     rte_mbuf* m = pkts[i];
     rx_bytes += m->pkt_len;
+    bool conflict = false;
 
     // Headers sit in the first segment; chained jumbo frames are parsed from it.
     // ParsePacket resets the view itself, so the scratch is not cleared here.
@@ -89,9 +179,10 @@ void ProcessBurst(const generation::Generation& gen, WorkerCounters& counters, u
       ++too_long;
       verdict.drop[verdict.n_drop++] = m;
     } else if (inspecting && err == parse::ParseError::kNone &&
-               (v = InspectFrame(gen, *stages, verdict.views[i], m, i)) != inspect::Verdict::kForward &&
+               (v = InspectFrame(gen, *stages, verdict.views[i], m, i, conflict)) != inspect::Verdict::kForward &&
                v != inspect::Verdict::kPass) {
-      ++rule_drops;
+      if (conflict) ++stream_conflicts;
+      else ++rule_drops;
       if (v == inspect::Verdict::kReject) {
         // Reset both ends: one frame back to the sender, one on to the receiver.
         if (rte_mbuf* r = RejectFrame(m, verdict.views[i], true)) verdict.reply[verdict.n_reply++] = r;
@@ -111,8 +202,9 @@ void ProcessBurst(const generation::Generation& gen, WorkerCounters& counters, u
   port.rx_bytes.Add(rx_bytes);
   if (too_long) counters.drops[static_cast<size_t>(DropReason::kFrameTooLong)].Add(too_long);
   if (rule_drops) counters.drops[static_cast<size_t>(DropReason::kRule)].Add(rule_drops);
+  if (stream_conflicts) counters.drops[static_cast<size_t>(DropReason::kStreamConflict)].Add(stream_conflicts);
   if (!has_peer) {
-    const uint64_t no_peer = n - too_long - rule_drops;
+    const uint64_t no_peer = n - too_long - rule_drops - stream_conflicts;
     if (no_peer) counters.drops[static_cast<size_t>(DropReason::kNoPeer)].Add(no_peer);
   }
 }
@@ -147,6 +239,28 @@ void TransmitBurst(WorkerCounters& counters, uint16_t tx_queue, BurstVerdict& ve
   verdict.n_forward = verdict.n_drop = verdict.n_reply = 0;
 }
 
+void FlowHousekeeping(Stages& stages, WorkerCounters& c, uint64_t now_ns, uint32_t budget) {
+  if (!stages.flows) return;
+  stages.flows->Expire(now_ns, budget);
+  const auto& fc = stages.flows->counters();
+  c.flows_active.Set(stages.flows->size());
+  c.flows_created.Set(fc.created);
+  c.flow_evictions.Set(fc.evictions);
+  c.flows_expired.Set(fc.expired);
+  c.midstream_refused.Set(fc.midstream_refused);
+  if (!stages.streams) return;
+  const auto& sc = stages.streams->counters();
+  c.stream_bytes.Set(sc.bytes_delivered);
+  c.stream_retransmissions.Set(sc.retransmissions);
+  c.stream_overlaps.Set(sc.overlaps);
+  c.stream_conflicts.Set(sc.overlap_conflicts);
+  c.stream_gaps.Set(sc.gaps);
+  c.stream_out_of_order.Set(sc.out_of_order_held);
+  c.stream_pool_exhausted.Set(sc.segment_pool_exhausted + sc.window_pool_exhausted);
+  c.stream_depth_reached.Set(sc.depth_reached);
+  c.stream_window_overruns.Set(sc.window_overruns);
+}
+
 void DiscardBurst(BurstVerdict& verdict) {
   if (verdict.n_forward > 0) rte_pktmbuf_free_bulk(verdict.forward, verdict.n_forward);
   if (verdict.n_drop > 0) rte_pktmbuf_free_bulk(verdict.drop, verdict.n_drop);
@@ -168,13 +282,19 @@ uint32_t PollOnce(WorkerContext& ctx, const generation::Generation& gen, BurstVe
   uint32_t received = 0;
   Stages stages;
   stages.inspector = ctx.inspector;
+  stages.flows = ctx.flows;
+  stages.streams = ctx.streams;
   for (const RxQueue& q : ctx.queues) {
     const uint16_t n = rte_eth_rx_burst(q.port, q.queue, pkts, ctx.burst);
     if (n == 0) continue;
     received += n;
-    if (gen.rules && stages.burst_ts_ns == 0) stages.burst_ts_ns = WallClockNs();
+    if ((gen.rules || stages.flows) && stages.burst_ts_ns == 0) stages.burst_ts_ns = WallClockNs();
     ProcessBurst(gen, *ctx.counters, q.port, pkts, n, verdict, &stages);
     TransmitBurst(*ctx.counters, q.queue, verdict);
+  }
+  if (stages.flows && (received > 0 || ++ctx.idle_passes_since_expire >= 1024)) {
+    ctx.idle_passes_since_expire = 0;
+    FlowHousekeeping(stages, *ctx.counters, stages.burst_ts_ns ? stages.burst_ts_ns : WallClockNs());
   }
   return received;
 }

@@ -12,7 +12,9 @@
 #include <vector>
 
 #include "dataplane/config/config.h"
+#include "dataplane/flow/flow_table.h"
 #include "dataplane/inspect/inspector.h"
+#include "dataplane/stream/tcp_stream.h"
 #include "dataplane/generation/generation.h"
 #include "dataplane/parse/packet.h"
 #include "dataplane/worker/counters.h"
@@ -41,6 +43,8 @@ struct BurstVerdict {
 // inspector means the bridge only forwards.
 struct Stages {
   inspect::Inspector* inspector = nullptr;
+  flow::FlowTable* flows = nullptr;           // null: stateless (every packet on its own)
+  stream::Reassembler* streams = nullptr;     // the flows' stream pools
   uint64_t burst_ts_ns = 0;               // time of the burst (live)
   const uint64_t* packet_ts_ns = nullptr; // per packet time (offline captures), or null
   uint64_t pcap_cnt_base = 0;             // offline: packets read before this burst
@@ -56,6 +60,10 @@ void ProcessBurst(const generation::Generation& gen, WorkerCounters& counters, u
 // Sends verdict.forward on (out_port, tx_queue) and verdict.reply on (in_port,
 // tx_queue), counts tx, frees and counts what a tx queue refused, frees verdict.drop.
 void TransmitBurst(WorkerCounters& counters, uint16_t tx_queue, BurstVerdict& verdict);
+
+// Mirrors the flow table's and reassembler's plain counters into `counters` and
+// expires up to `budget` idle flows (the worker calls it after each pass).
+void FlowHousekeeping(Stages& stages, WorkerCounters& counters, uint64_t now_ns, uint32_t budget = 64);
 
 // Frees what ProcessBurst forwarded and dropped without sending (offline, benchmarks).
 void DiscardBurst(BurstVerdict& verdict);
@@ -76,7 +84,10 @@ struct WorkerContext {
   generation::GenerationStore* store = nullptr;
   WorkerCounters* counters = nullptr;
   inspect::Inspector* inspector = nullptr;  // this worker's; null: forward only
+  flow::FlowTable* flows = nullptr;         // this worker's flow table
+  stream::Reassembler* streams = nullptr;
   const std::atomic<bool>* stop = nullptr;  // written by the control thread
+  uint32_t idle_passes_since_expire = 0;    // worker-private
 };
 
 // lcore entry point (rte_eal_remote_launch); arg is a WorkerContext*. Polls until

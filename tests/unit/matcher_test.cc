@@ -559,6 +559,9 @@ TEST(MatcherTest, FastPatternChoice) {
       MakeRule(7, "dsize:>3"),
       MakeRule(8, R"(content:"ab"; pcre:"/abcdefgh/")"),
       MakeRule(9, R"(content:!"negatedfast"; fast_pattern; content:"zz"; content:"y")"),
+      MakeRule(10, R"(pcre:"/a*c?/")"),
+      MakeRule(11, R"(pcre:"/abc/R")"),
+      MakeRule(12, R"(pcre:"/a b c/x")"),
   };
   std::string error;
   auto c = CompiledRules::Compile(set, &error);
@@ -567,21 +570,24 @@ TEST(MatcherTest, FastPatternChoice) {
   EXPECT_EQ(c->prefilter_detect(1), 0);
   EXPECT_EQ(c->prefilter_detect(2), 0);
   EXPECT_EQ(c->prefilter_detect(3), 1);
-  EXPECT_EQ(c->prefilter_detect(4), -1);
+  EXPECT_EQ(c->prefilter_detect(4), -1);  // pcre only: always candidate
   EXPECT_EQ(c->prefilter_detect(5), -1);
   EXPECT_EQ(c->prefilter_detect(6), -1);
   EXPECT_EQ(c->prefilter_detect(7), 0);
   EXPECT_EQ(c->prefilter_detect(8), 1);  // a negated fast_pattern cannot prefilter
-  EXPECT_EQ(c->stats().rules, 9u);
+  EXPECT_EQ(c->prefilter_detect(9), -1);
+  EXPECT_EQ(c->prefilter_detect(10), -1);
+  EXPECT_EQ(c->prefilter_detect(11), -1);
+  EXPECT_EQ(c->stats().rules, 12u);
   EXPECT_EQ(c->stats().prefilter_patterns, 6u);
-  EXPECT_EQ(c->stats().always_candidates, 3u);
+  EXPECT_EQ(c->stats().always_candidates, 6u);
   EXPECT_GT(c->stats().database_bytes, 0u);
   EXPECT_GE(c->stats().compile_ms, 0.0);
 
   // The fast_pattern literal only selects candidates: the whole chain still decides.
   Engine e(set.rules);
-  EXPECT_EQ(e.MatchPacket("xabcdefx"), (std::vector<uint32_t>{0, 1, 3, 4, 6}));
-  EXPECT_EQ(e.MatchPacket("ab"), (std::vector<uint32_t>{3, 5}));
+  EXPECT_EQ(e.MatchPacket("xabcdefx"), (std::vector<uint32_t>{0, 1, 3, 4, 6, 9, 10, 11}));
+  EXPECT_EQ(e.MatchPacket("ab"), (std::vector<uint32_t>{3, 5, 9}));
 }
 
 TEST(MatcherTest, NocaseLiteralPrefilter) {
@@ -860,7 +866,7 @@ TEST(MatcherErrorTest, PcreRejectedByPcre2) {
 }
 
 TEST(MatcherErrorTest, PcreHttpModifier) {
-  for (char m : std::string("UIPQHDMCSYVWZ")) {
+  for (char m : std::string("UIPQHDMCKSYVWZ")) {
     RuleSet set;
     set.rules = {MakeRule(3, std::string(R"(pcre:"/abc/i)") + m + "\"")};
     std::string error;
