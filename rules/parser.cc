@@ -1170,7 +1170,7 @@ class RuleBuilder {
     // Suricata's buffer modifiers (U uri, H header, P body, C cookie, M method, S stat
     // code, Y stat msg, B..., I/D raw uri/header, V user agent, W host, Z raw host,
     // Q file data) point pcre at HTTP buffers, which come with the app-layer parsers.
-    static constexpr std::string_view kHttpBuffers = "UHPCMSYIDVWZQ";
+    static constexpr std::string_view kHttpBuffers = "UHPCMSYIDVWZQK";
     for (char f : flags) {
       if (kHttpBuffers.find(f) != std::string_view::npos) {
         Unsupported("pcre", "pcre:" + std::string(1, f),

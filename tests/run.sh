@@ -104,6 +104,7 @@ if want pipeline; then
   banner "pipeline (EAL --no-huge, ring ports)"
   gtest pipeline/bridge_test "$BUILD/tests/bridge_test"
   gtest pipeline/reload_test "$BUILD/tests/reload_test"
+  gtest pipeline/ips_pipeline_test "$BUILD/tests/ips_pipeline_test"
 fi
 
 # One clang build with ASan+UBSan serves the sanitize suite and the fuzzers.
@@ -114,7 +115,7 @@ san_build() {
   fi
   # ninja (not meson compile) regenerates itself first when a meson.build changed.
   local targets=()
-  for t in $UNIT_TESTS bridge_test reload_test; do targets+=("tests/$t"); done
+  for t in $UNIT_TESTS bridge_test reload_test ips_pipeline_test; do targets+=("tests/$t"); done
   for f in $FUZZ_TARGETS; do targets+=("tests/${f}_fuzz"); done
   ninja -C "$SAN_BUILD" "${targets[@]}" >"$LOGS/san-build.log" 2>&1
 }

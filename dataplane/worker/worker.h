@@ -29,6 +29,13 @@ inline constexpr uint16_t kMaxBurst = 64;
 // read them without parsing again. One per worker, reused for every burst.
 struct BurstVerdict {
   parse::PacketView views[kMaxBurst];
+  // Flow stage scratch (VPP habit: keys and hashes for the whole burst first, with
+  // prefetches, then the lookups hit the cache).
+  parse::ParseError errors[kMaxBurst];
+  flow::FlowKey keys[kMaxBurst];
+  uint64_t hashes[kMaxBurst];
+  bool keyed[kMaxBurst];
+  bool src_is_first[kMaxBurst];
   uint16_t in_port = generation::kNoPeer;
   uint16_t out_port = generation::kNoPeer;
   uint16_t n_forward = 0;

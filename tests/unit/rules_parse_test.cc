@@ -979,7 +979,7 @@ TEST(RulesParseOptions, IsDataAt) {
 // pcre modifiers that select HTTP buffers need the app-layer parsers: refused in strict
 // mode, skipped and counted per modifier in lenient mode, never loaded wrongly.
 TEST(RulesParseOptions, PcreHttpBufferModifiersAreUnsupported) {
-  for (const char* f : {"U", "H", "P", "C", "M", "S", "Y", "I", "D", "V", "W", "Z", "Q"}) {
+  for (const char* f : {"U", "H", "P", "C", "M", "S", "Y", "I", "D", "V", "W", "Z", "Q", "K"}) {
     SCOPED_TRACE(f);
     const std::string text = std::string("alert tcp any any -> any any (content:\"k\"; pcre:\"/x/i") + f +
                              "\"; sid:1;)";
