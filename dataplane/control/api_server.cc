@@ -77,6 +77,7 @@ void ToProto(const Status& s, pb::GetStatusResponse* out) {
   out->set_rules_loaded(s.rules_loaded);
   out->set_alerts(s.alerts);
   out->set_events_lost(s.events_lost);
+  FillReasons(s.flows, out->mutable_flows());
 }
 
 }  // namespace

@@ -99,6 +99,26 @@ Status CollectStatus(const Dataplane& dp) {
     for (size_t e = 1; e < parse::kParseErrorCount; ++e) ws.malformed += c.malformed[e].Load();
     s.workers.push_back(std::move(ws));
   }
+  const std::pair<const char*, worker::Counter worker::WorkerCounters::*> flow_fields[] = {
+      {"flows_active", &worker::WorkerCounters::flows_active},
+      {"flows_created", &worker::WorkerCounters::flows_created},
+      {"flow_evictions", &worker::WorkerCounters::flow_evictions},
+      {"flows_expired", &worker::WorkerCounters::flows_expired},
+      {"midstream_refused", &worker::WorkerCounters::midstream_refused},
+      {"stream_bytes", &worker::WorkerCounters::stream_bytes},
+      {"stream_retransmissions", &worker::WorkerCounters::stream_retransmissions},
+      {"stream_overlaps", &worker::WorkerCounters::stream_overlaps},
+      {"stream_conflicts", &worker::WorkerCounters::stream_conflicts},
+      {"stream_gaps", &worker::WorkerCounters::stream_gaps},
+      {"stream_out_of_order", &worker::WorkerCounters::stream_out_of_order},
+      {"stream_pool_exhausted", &worker::WorkerCounters::stream_pool_exhausted},
+      {"stream_depth_reached", &worker::WorkerCounters::stream_depth_reached},
+      {"stream_window_overruns", &worker::WorkerCounters::stream_window_overruns}};
+  for (const auto& [name, field] : flow_fields) {
+    uint64_t sum = 0;
+    for (const auto* c : counters) sum += (c->*field).Load();
+    s.flows.emplace_back(name, sum);
+  }
   s.malformed = SumMalformed(counters);
   s.drops = SumDrops(counters);
   return s;
@@ -122,13 +142,15 @@ nlohmann::json ToJson(const Status& s) {
                        {"busy_polls", w.busy_polls}, {"idle_polls", w.idle_polls}, {"sleeps", w.sleeps},
                        {"tx_full", w.tx_full}, {"malformed", w.malformed}});
   }
-  json malformed = json::object(), drops = json::object();
+  json malformed = json::object(), drops = json::object(), flows = json::object();
+  for (const auto& [k, v] : s.flows) flows[k] = v;
   for (const auto& [k, v] : s.malformed) malformed[k] = v;
   for (const auto& [k, v] : s.drops) drops[k] = v;
   return {{"version", s.version}, {"boot_id", s.boot_id}, {"uptime_ms", s.uptime_ms},
           {"generation_id", s.generation_id}, {"ports", ports}, {"workers", workers},
           {"malformed", malformed}, {"drops", drops}, {"rules_version", s.rules_version},
-          {"rules_loaded", s.rules_loaded}, {"alerts", s.alerts}, {"events_lost", s.events_lost}};
+          {"rules_loaded", s.rules_loaded}, {"alerts", s.alerts}, {"events_lost", s.events_lost},
+          {"flows", flows}};
 }
 
 std::string NewBootId() {

@@ -53,6 +53,7 @@ struct Status {
   uint32_t rules_loaded = 0;
   uint64_t alerts = 0;       // alert records workers produced
   uint64_t events_lost = 0;  // dropped on a full event ring
+  ReasonCounts flows;        // flow and stream counters, summed over workers
 };
 
 // The running dataplane, as the control thread sees it. Owned by main().

@@ -219,17 +219,7 @@ int RunOffline(const config::Config& cfg, const OfflineOptions& opts, const std:
   }
   json["events"] = {{"alerts", eve->alerts()}, {"drops", eve->drops()}, {"lost", ring.lost()}};
   json["simulate_ips"] = opts.simulate_ips;
-  json["flows"] = {{"created", counters.flows_created.Load()}, {"evictions", counters.flow_evictions.Load()},
-                   {"midstream_refused", counters.midstream_refused.Load()}};
-  json["stream"] = {{"bytes", counters.stream_bytes.Load()},
-                    {"retransmissions", counters.stream_retransmissions.Load()},
-                    {"overlaps", counters.stream_overlaps.Load()},
-                    {"conflicts", counters.stream_conflicts.Load()},
-                    {"gaps", counters.stream_gaps.Load()},
-                    {"out_of_order", counters.stream_out_of_order.Load()},
-                    {"pool_exhausted", counters.stream_pool_exhausted.Load()},
-                    {"depth_reached", counters.stream_depth_reached.Load()},
-                    {"window_overruns", counters.stream_window_overruns.Load()}};
+
   json["mbufs_in_use_at_exit"] = rte_mempool_in_use_count(pool);
   std::cout << json.dump() << std::endl;
   if (rte_mempool_in_use_count(pool) != 0) {
