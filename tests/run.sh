@@ -137,6 +137,7 @@ if want sanitize; then
   # DPDK's EAL keeps allocations for the process lifetime: leaks are not checked here.
   ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 gtest sanitize/bridge_test "$SAN_BUILD/tests/bridge_test"
   ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 gtest sanitize/reload_test "$SAN_BUILD/tests/reload_test"
+  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 gtest sanitize/ips_pipeline_test "$SAN_BUILD/tests/ips_pipeline_test"
 fi
 
 if want offline; then

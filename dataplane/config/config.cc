@@ -17,9 +17,12 @@ std::string Join(const std::string& parent, const std::string& key) {
 void CheckKeys(const YAML::Node& node, const std::string& path,
                const std::set<std::string>& allowed) {
   if (!node.IsMap()) throw ConfigError(path.empty() ? "(top level)" : path, "must be a mapping");
+  std::set<std::string> seen;
   for (const auto& kv : node) {
     if (!kv.first.IsScalar()) throw ConfigError(path.empty() ? "(top level)" : path, "keys must be plain names");
     const auto key = kv.first.Scalar();
+    // YAML keeps only one of two equal keys: say so rather than silently lose one.
+    if (!seen.insert(key).second) throw ConfigError(Join(path, key), "appears twice");
     if (!allowed.count(key)) {
       std::string known;
       for (const auto& a : allowed) known += (known.empty() ? "" : ", ") + a;

@@ -7,14 +7,15 @@ namespace wardgate::inspect {
 
 Inspector::Inspector(uint32_t worker_id, events::EventRing<events::AlertRecord>* ring, bool blocking)
     : worker_id_(worker_id), ring_(ring), blocking_(blocking) {
-  fired_.reserve(4096);  // grows only past 4096 rules firing on one buffer
+  fired_.reserve(4096);  // grow only past 4096 rules firing on one packet
+  hits_.reserve(4096);
 }
 
-Verdict Inspector::Inspect(const generation::Generation& gen, const parse::PacketView& view,
-                           const uint8_t* frame, uint32_t frame_len, const rules::Buffer& buf,
-                           const FlowContext& flow, uint64_t ts_ns, uint64_t pcap_cnt,
-                           events::PacketSource source) {
-  if (!gen.rules || worker_id_ >= gen.scratch.size()) return Verdict::kForward;
+void Inspector::Begin() { hits_.clear(); }
+
+void Inspector::Scan(const generation::Generation& gen, const parse::PacketView& view, const rules::Buffer& buf,
+                     const FlowContext& flow, events::PacketSource source) {
+  if (!gen.rules || worker_id_ >= gen.scratch.size()) return;
   rules::InspectContext ctx;
   ctx.ip_proto = view.ip_proto;
   ctx.v6 = view.l3 == parse::L3::kIpv6;
@@ -26,17 +27,20 @@ Verdict Inspector::Inspect(const generation::Generation& gen, const parse::Packe
   ctx.established = flow.established;
   ctx.stateless = flow.stateless;
   ctx.dsize = view.payload_len;
-
   fired_.clear();
   gen.rules->Match(*gen.scratch[worker_id_], ctx, buf, fired_);
-  if (fired_.empty()) return Verdict::kForward;
+  for (uint32_t idx : fired_) hits_.push_back({idx, buf.data, buf.new_from, buf.len, source});
+}
 
+Verdict Inspector::Finish(const generation::Generation& gen, const parse::PacketView& view, const uint8_t* frame,
+                          uint32_t frame_len, const FlowContext& flow, uint64_t ts_ns, uint64_t pcap_cnt) {
+  if (hits_.empty()) return Verdict::kForward;
   const auto& rules = gen.rules->rules();
   // Suricata's action order: the strongest action among the rules that fired decides.
-  const rules::Rule* decisive = &rules[fired_[0]];
-  for (uint32_t idx : fired_) {
-    if (rules::ActionOrder(rules[idx].header.action) < rules::ActionOrder(decisive->header.action)) {
-      decisive = &rules[idx];
+  const rules::Rule* decisive = &rules[hits_[0].rule];
+  for (const Hit& h : hits_) {
+    if (rules::ActionOrder(rules[h.rule].header.action) < rules::ActionOrder(decisive->header.action)) {
+      decisive = &rules[h.rule];
     }
   }
   switch (decisive->header.action) {
@@ -47,10 +51,10 @@ Verdict Inspector::Inspect(const generation::Generation& gen, const parse::Packe
     case rules::Action::kDrop:
     case rules::Action::kReject: {
       const bool reject = decisive->header.action == rules::Action::kReject;
-      for (uint32_t idx : fired_) {
-        const auto& r = rules[idx];
+      for (const Hit& h : hits_) {
+        const auto& r = rules[h.rule];
         const bool blocks = blocking_ && r.header.action != rules::Action::kAlert;
-        Record(r, blocks, view, frame, frame_len, buf, flow, ts_ns, pcap_cnt, source);
+        Record(r, blocks, view, frame, frame_len, h, flow, ts_ns, pcap_cnt);
       }
       if (!blocking_) return Verdict::kForward;
       ++counters_.rule_drops;
@@ -58,18 +62,24 @@ Verdict Inspector::Inspect(const generation::Generation& gen, const parse::Packe
       return reject ? Verdict::kReject : Verdict::kDrop;
     }
     case rules::Action::kAlert:
-      for (uint32_t idx : fired_) {
-        Record(rules[idx], false, view, frame, frame_len, buf, flow, ts_ns, pcap_cnt, source);
-      }
+      for (const Hit& h : hits_) Record(rules[h.rule], false, view, frame, frame_len, h, flow, ts_ns, pcap_cnt);
       return Verdict::kForward;
   }
   return Verdict::kForward;
 }
 
+Verdict Inspector::Inspect(const generation::Generation& gen, const parse::PacketView& view,
+                           const uint8_t* frame, uint32_t frame_len, const rules::Buffer& buf,
+                           const FlowContext& flow, uint64_t ts_ns, uint64_t pcap_cnt,
+                           events::PacketSource source) {
+  Begin();
+  Scan(gen, view, buf, flow, source);
+  return Finish(gen, view, frame, frame_len, flow, ts_ns, pcap_cnt);
+}
+
 void Inspector::Record(const rules::Rule& rule, bool blocked, const parse::PacketView& view,
-                       const uint8_t* frame, uint32_t frame_len, const rules::Buffer& buf,
-                       const FlowContext& flow, uint64_t ts_ns, uint64_t pcap_cnt,
-                       events::PacketSource source) {
+                       const uint8_t* frame, uint32_t frame_len, const Hit& hit, const FlowContext& flow,
+                       uint64_t ts_ns, uint64_t pcap_cnt) {
   events::AlertRecord* r = ring_->Reserve();
   if (!r) {
     ++counters_.events_lost;
@@ -80,7 +90,7 @@ void Inspector::Record(const rules::Rule& rule, bool blocked, const parse::Packe
   r->pcap_cnt = pcap_cnt;
   r->rule = &rule;
   r->blocked = blocked;
-  r->source = source;
+  r->source = hit.source;
   r->v6 = view.l3 == parse::L3::kIpv6;
   r->ip_proto = view.ip_proto;
   r->src_addr = view.src_addr;
@@ -88,9 +98,9 @@ void Inspector::Record(const rules::Rule& rule, bool blocked, const parse::Packe
   r->src_port = view.src_port;
   r->dst_port = view.dst_port;
   // The payload: the new part of the inspected buffer (capped), as Suricata logs it.
-  const size_t from = std::min(buf.new_from, buf.len);
-  r->payload_len = static_cast<uint16_t>(std::min(buf.len - from, r->payload.size()));
-  if (r->payload_len) std::memcpy(r->payload.data(), buf.data + from, r->payload_len);
+  const size_t from = std::min(hit.new_from, hit.len);
+  r->payload_len = static_cast<uint16_t>(std::min(hit.len - from, r->payload.size()));
+  if (r->payload_len) std::memcpy(r->payload.data(), hit.data + from, r->payload_len);
   r->packet_len = static_cast<uint16_t>(std::min<size_t>(frame_len, r->packet.size()));
   if (r->packet_len) std::memcpy(r->packet.data(), frame, r->packet_len);
   ring_->Commit();

@@ -41,7 +41,17 @@ class Inspector {
   // otherwise they only alert, as Suricata does in IDS mode.
   Inspector(uint32_t worker_id, events::EventRing<events::AlertRecord>* ring, bool blocking);
 
-  // Inspects one buffer of a packet. `frame` is the whole frame (for EVE `packet`).
+  // A packet may be inspected in two buffers (its stream data, its own payload); the
+  // actions of every rule that fired in either are resolved together, in Suricata's
+  // order, so a pass on one silences a drop on the other: Begin(), Scan() each
+  // buffer, then Finish() decides and records the alerts.
+  void Begin();
+  void Scan(const generation::Generation& gen, const parse::PacketView& view, const rules::Buffer& buf,
+            const FlowContext& flow, events::PacketSource source);
+  Verdict Finish(const generation::Generation& gen, const parse::PacketView& view, const uint8_t* frame,
+                 uint32_t frame_len, const FlowContext& flow, uint64_t ts_ns, uint64_t pcap_cnt);
+
+  // One buffer on its own: Begin + Scan + Finish. `frame` is the whole frame (EVE `packet`).
   Verdict Inspect(const generation::Generation& gen, const parse::PacketView& view, const uint8_t* frame,
                   uint32_t frame_len, const rules::Buffer& buf, const FlowContext& flow, uint64_t ts_ns,
                   uint64_t pcap_cnt, events::PacketSource source);
@@ -50,14 +60,23 @@ class Inspector {
   bool blocking() const { return blocking_; }
 
  private:
+  // A rule that fired, and the buffer it fired on (for the EVE payload).
+  struct Hit {
+    uint32_t rule;
+    const uint8_t* data;
+    size_t new_from;
+    size_t len;
+    events::PacketSource source;
+  };
+
   void Record(const rules::Rule& rule, bool blocked, const parse::PacketView& view, const uint8_t* frame,
-              uint32_t frame_len, const rules::Buffer& buf, const FlowContext& flow, uint64_t ts_ns,
-              uint64_t pcap_cnt, events::PacketSource source);
+              uint32_t frame_len, const Hit& hit, const FlowContext& flow, uint64_t ts_ns, uint64_t pcap_cnt);
 
   uint32_t worker_id_;
   events::EventRing<events::AlertRecord>* ring_;
   bool blocking_;
   std::vector<uint32_t> fired_;
+  std::vector<Hit> hits_;
   InspectCounters counters_;
 };
 

@@ -16,20 +16,6 @@ namespace wardgate::worker {
 
 namespace {
 
-// The stronger of two verdicts: reject > drop > pass > forward.
-inspect::Verdict Stronger(inspect::Verdict a, inspect::Verdict b) {
-  auto rank = [](inspect::Verdict v) {
-    switch (v) {
-      case inspect::Verdict::kReject: return 3;
-      case inspect::Verdict::kDrop: return 2;
-      case inspect::Verdict::kPass: return 1;
-      case inspect::Verdict::kForward: return 0;
-    }
-    return 0;
-  };
-  return rank(a) >= rank(b) ? a : b;
-}
-
 // Flow tracking, TCP stream reassembly and signature inspection of one parsed frame.
 // kDrop from here with `stream_conflict` set means the stream stage dropped it.
 inspect::Verdict InspectFrame(const generation::Generation& gen, Stages& stages, BurstVerdict& bv,
@@ -61,10 +47,11 @@ inspect::Verdict InspectFrame(const generation::Generation& gen, Stages& stages,
   }
   if (!gen.rules) return inspect::Verdict::kForward;
 
-  inspect::Verdict verdict = inspect::Verdict::kForward;
   const bool payload_ok = view.payload_offset + view.payload_len <= frame_len;
   const std::span<const uint8_t> payload(frame + view.payload_offset, payload_ok ? view.payload_len : 0);
   bool covered = false;
+  inspect::Inspector& insp = *stages.inspector;
+  insp.Begin();
   if (f && view.ip_proto == parse::kProtoTcp && stages.streams) {
     auto& st = f->stream[dir];
     const auto sr = st.Feed(*stages.streams, view.tcp_seq, payload, view.tcp_flags, f->ReceiverWindowOf(dir));
@@ -76,8 +63,7 @@ inspect::Verdict InspectFrame(const generation::Generation& gen, Stages& stages,
         sb.stream_offset = sr.data_offset;
         sb.new_from = sr.new_from;
         sb.is_stream = true;
-        verdict = stages.inspector->Inspect(gen, view, frame, frame_len, sb, fc, ts, pcap_cnt,
-                                            events::PacketSource::kStream);
+        insp.Scan(gen, view, sb, fc, events::PacketSource::kStream);
         covered = true;
         break;
       }
@@ -87,11 +73,10 @@ inspect::Verdict InspectFrame(const generation::Generation& gen, Stages& stages,
         break;
       case stream::SegmentClass::kConflict:
         // Inline normalisation: the receiver must never get bytes that differ from
-        // what was inspected (first data wins), so the packet goes no further.
-        if (blocking) {
-          stream_conflict = true;
-          return inspect::Verdict::kDrop;
-        }
+        // what was inspected (first data wins), so the packet goes no further; packet
+        // rules still see it below.
+        covered = true;
+        if (blocking) stream_conflict = true;
         break;
       case stream::SegmentClass::kResourceLimit:
         // Default for clinical traffic: keep forwarding, stop inspecting the flow.
@@ -109,8 +94,17 @@ inspect::Verdict InspectFrame(const generation::Generation& gen, Stages& stages,
   pb.data = payload.data();
   pb.len = payload.size();
   pb.stream_covered = covered;
-  verdict = Stronger(verdict, stages.inspector->Inspect(gen, view, frame, frame_len, pb, fc, ts, pcap_cnt,
-                                                        events::PacketSource::kWire));
+  insp.Scan(gen, view, pb, fc, events::PacketSource::kWire);
+  const inspect::Verdict verdict = insp.Finish(gen, view, frame, frame_len, fc, ts, pcap_cnt);
+  if (stream_conflict) {
+    // The rules' verdict still marks the flow; the packet is dropped either way.
+    if (verdict == inspect::Verdict::kDrop || verdict == inspect::Verdict::kReject) {
+      f->flags |= flow::kDropFlow;
+      stream_conflict = false;  // counted as a rule drop
+      return verdict;
+    }
+    return inspect::Verdict::kDrop;
+  }
   if (f && blocking && (verdict == inspect::Verdict::kDrop || verdict == inspect::Verdict::kReject)) {
     f->flags |= flow::kDropFlow;
   } else if (f && verdict == inspect::Verdict::kPass) {

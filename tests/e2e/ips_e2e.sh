@@ -33,15 +33,12 @@ drop tcp any any -> any 2575 (msg:"WARDGATE TEST HL7 forbidden command"; content
 reject tcp any any -> any 8080 (msg:"WARDGATE TEST admin page"; content:"GET /admin"; sid:9100003; rev:1;)
 reject udp any any -> any 5353 (msg:"WARDGATE TEST bad datagram"; content:"bad-datagram"; sid:9100004; rev:1;)
 EOF
-# The ward's own config plus rules and an EVE file.
-sed "s|/run/wardgate/ward-dp.sock|$LOGDIR/dp.sock|" "$REPO/deploy/examples/ward.yaml" >"$LOGDIR/ward.yaml"
-cat >>"$LOGDIR/ward.yaml" <<EOF
-rules:
-  files: ["$LOGDIR/ward.rules"]
-  variables: { HOME_NET: "[10.77.0.0/16,fd77::/64]" }
-eve:
-  file: $EVE
-EOF
+# The ward's own config with this test's rules, EVE file and control socket.
+sed -e "s|/run/wardgate/ward-dp.sock|$LOGDIR/dp.sock|" \
+  -e "s|^  files: \[\]|  files: [\"$LOGDIR/ward.rules\"]|" \
+  -e "s|^  file: \"\"|  file: \"$EVE\"|" "$REPO/deploy/examples/ward.yaml" >"$LOGDIR/ward.yaml"
+grep -q "$LOGDIR/ward.rules" "$LOGDIR/ward.yaml" && grep -q "$EVE" "$LOGDIR/ward.yaml" ||
+  { echo "ips_e2e.sh: could not derive the config from ward.yaml" >&2; exit 1; }
 
 # A one-connection TCP server in a namespace: prints what it received, or RESET.
 PY_SERVER='

@@ -184,7 +184,7 @@ class IpsPipeline : public ::testing::Test {
   void TearDown() override { EXPECT_EQ(rte_mempool_in_use_count(g_pool), 0u) << "mbufs leaked"; }
 
   // Compiles `rules` into the generation and builds fresh stages.
-  void Setup(const std::string& rules, Options opt = {}) {
+  void Configure(const std::string& rules, Options opt = {}) {
     const auto load = inspect::LoadRuleText(rules, "test.rules", config::RulesConfig{});
     ASSERT_TRUE(load.compiled) << (load.errors.empty() ? "no rules" : load.errors[0]);
     gen_ = std::make_unique<generation::Generation>();
@@ -326,7 +326,7 @@ using Sid = std::vector<uint32_t>;
 // ------------------------------------------------------------------ 1. handshake, data
 
 TEST_F(IpsPipeline, HandshakeThenDataAlertsOnceWithTheSameFlowIdBothWays) {
-  Setup(
+  Configure(
       "alert tcp any any -> any any (msg:\"HL7 ADT\"; content:\"ADT^A01\"; sid:1001; rev:1;)\n"
       "alert tcp any any -> any any (msg:\"HL7 ACK\"; content:\"MSA|7c|AA\"; sid:1002; rev:1;)\n");
   TcpConn c;
@@ -373,7 +373,7 @@ TEST_F(IpsPipeline, HandshakeThenDataAlertsOnceWithTheSameFlowIdBothWays) {
 // ------------------------------------------------------------------ 2. across segments
 
 TEST_F(IpsPipeline, ContentSpanningTwoSegmentsFiresOnceOnTheSecondAsAStreamAlert) {
-  Setup("alert tcp any any -> any any (msg:\"evil\"; content:\"EVIL\"; sid:2001; rev:1;)\n");
+  Configure("alert tcp any any -> any any (msg:\"evil\"; content:\"EVIL\"; sid:2001; rev:1;)\n");
   TcpConn c;
   Handshake(c);
   const Frame first = c.Send(true, "xxEV");
@@ -414,7 +414,7 @@ constexpr const char* kDropRules =
     "alert udp any any -> any any (msg:\"udp marker\"; content:\"MARK\"; sid:3002; rev:1;)\n";
 
 TEST_F(IpsPipeline, DropRuleDropsTheMatchingPacketThenEveryPacketOfTheFlowBothWays) {
-  Setup(kDropRules);
+  Configure(kDropRules);
   TcpConn c;
   Handshake(c);
   EXPECT_TRUE(FromClient(c.Send(true, "hello ")).forwarded[0]);
@@ -466,7 +466,7 @@ TEST_F(IpsPipeline, DropRuleDropsTheMatchingPacketThenEveryPacketOfTheFlowBothWa
 }
 
 TEST_F(IpsPipeline, DropRuleSpanningSegmentsDropsTheCompletingSegmentOnly) {
-  Setup(kDropRules);
+  Configure(kDropRules);
   TcpConn c;
   Handshake(c);
   const Frame first = c.Send(true, "xxEVIL");
@@ -495,7 +495,7 @@ TEST_F(IpsPipeline, DropRuleSpanningSegmentsDropsTheCompletingSegmentOnly) {
 // ------------------------------------------------------------------ 4. reject
 
 TEST_F(IpsPipeline, RejectTcpDropsThePacketAndResetsBothEnds) {
-  Setup("reject tcp any any -> any any (msg:\"reject\"; content:\"EVILCMD\"; sid:4001; rev:1;)\n");
+  Configure("reject tcp any any -> any any (msg:\"reject\"; content:\"EVILCMD\"; sid:4001; rev:1;)\n");
   TcpConn c;
   Handshake(c);
   EXPECT_TRUE(FromClient(c.Send(true, "hello")).forwarded[0]);
@@ -543,7 +543,7 @@ TEST_F(IpsPipeline, RejectTcpDropsThePacketAndResetsBothEnds) {
 }
 
 TEST_F(IpsPipeline, RejectUdpAnswersTheSenderWithPortUnreachable) {
-  Setup("reject udp any any -> any 53 (msg:\"reject dns\"; content:\"evil\"; sid:4002; rev:1;)\n");
+  Configure("reject udp any any -> any 53 (msg:\"reject dns\"; content:\"evil\"; sid:4002; rev:1;)\n");
   const Host cl = Client(5353), sv = Server(53);
   const Frame q = UdpDatagram(cl, sv, "query evil.example");
   auto o = FromClient(q);
@@ -557,6 +557,8 @@ TEST_F(IpsPipeline, RejectUdpAnswersTheSenderWithPortUnreachable) {
   EXPECT_EQ(rv.icmp_code, 3);
   EXPECT_TRUE(std::equal(sv.ip.begin(), sv.ip.end(), rv.src_addr.begin()));
   EXPECT_TRUE(std::equal(cl.ip.begin(), cl.ip.end(), rv.dst_addr.begin()));
+  EXPECT_TRUE(std::equal(cl.mac.begin(), cl.mac.end(), o.replies[0].begin()))
+      << "the ICMP error is addressed to the sender's MAC";
   ASSERT_EQ(o.alerts.size(), 1u);
   EXPECT_EQ(o.alerts[0].sid, 4002u);
   EXPECT_TRUE(o.alerts[0].blocked);
@@ -578,7 +580,7 @@ constexpr const char* kConflictRules =
     "alert tcp any any -> any any (msg:\"good\"; content:\"GOOD\"; sid:5003; rev:1;)\n";
 
 TEST_F(IpsPipeline, FirstDataWinsConflictingRetransmissionIsDroppedAndNeverReachesTheStream) {
-  Setup(kConflictRules);
+  Configure(kConflictRules);
   TcpConn c;
   Handshake(c);
   const Frame good = c.Data(true, 0, "GOOD");
@@ -618,10 +620,7 @@ TEST_F(IpsPipeline, FirstDataWinsConflictingRetransmissionIsDroppedAndNeverReach
 }
 
 TEST_F(IpsPipeline, FirstDataWinsPacketRulesStillSeeTheConflictingPacket) {
-  GTEST_SKIP() << "BUG: with a blocking inspector, InspectFrame returns kDrop on SegmentClass::kConflict "
-                  "before the packet stage, so tcp-pkt (and header-only) rules never see the conflicting "
-                  "packet: `alert tcp-pkt content:\"EVIL\"` does not fire on it (it does in IDS mode)";
-  Setup(kConflictRules);
+  Configure(kConflictRules);
   TcpConn c;
   Handshake(c);
   EXPECT_TRUE(FromClient(c.Data(true, 0, "GOOD")).forwarded[0]);
@@ -636,7 +635,7 @@ TEST_F(IpsPipeline, FirstDataWinsPacketRulesStillSeeTheConflictingPacket) {
 }
 
 TEST_F(IpsPipeline, FirstDataWinsInIdsModeForwardsAndOnlyPacketRulesSeeTheConflict) {
-  Setup(kConflictRules, {.blocking = false});
+  Configure(kConflictRules, {.blocking = false});
   TcpConn c;
   Handshake(c);
   EXPECT_TRUE(FromClient(c.Data(true, 0, "GOOD")).forwarded[0]);
@@ -653,7 +652,7 @@ TEST_F(IpsPipeline, FirstDataWinsInIdsModeForwardsAndOnlyPacketRulesSeeTheConfli
 // ------------------------------------------------------------------ 6. out of order
 
 TEST_F(IpsPipeline, OutOfOrderSegmentsAreInspectedInOrderWhenTheHoleFills) {
-  Setup("alert tcp any any -> any any (msg:\"evil\"; content:\"EVIL\"; sid:6001; rev:1;)\n");
+  Configure("alert tcp any any -> any any (msg:\"evil\"; content:\"EVIL\"; sid:6001; rev:1;)\n");
   TcpConn c;
   Handshake(c);
   const Frame seg1 = c.Data(true, 0, "xxEV");
@@ -665,6 +664,11 @@ TEST_F(IpsPipeline, OutOfOrderSegmentsAreInspectedInOrderWhenTheHoleFills) {
   ASSERT_NE(f, nullptr);
   EXPECT_EQ(f->stream[flow::kToServer].held_chunks(), 1u);
   EXPECT_EQ(f->stream[flow::kToServer].offset(), 0u);
+
+  // Other bytes for the held range: first data wins against held data too.
+  o = FromClient(c.Data(true, 4, "XXyy"));
+  EXPECT_TRUE(o.dropped[0]);
+  EXPECT_EQ(Drops(DropReason::kStreamConflict), 1u);
 
   o = FromClient(seg1);
   EXPECT_TRUE(o.forwarded[0]);
@@ -688,7 +692,7 @@ TEST_F(IpsPipeline, OutOfOrderSegmentsAreInspectedInOrderWhenTheHoleFills) {
 }
 
 TEST_F(IpsPipeline, OutOfOrderDropRuleDropsThePacketThatCompletesTheStream) {
-  Setup(kDropRules);
+  Configure(kDropRules);
   TcpConn c;
   Handshake(c);
   const Frame seg1 = c.Data(true, 0, "xxEVI");
@@ -706,7 +710,7 @@ TEST_F(IpsPipeline, OutOfOrderDropRuleDropsThePacketThatCompletesTheStream) {
 // ------------------------------------------------------------------ 7. pass
 
 TEST_F(IpsPipeline, PassRuleEndsInspectionOfTheFlow) {
-  Setup(
+  Configure(
       "pass tcp any any -> any any (msg:\"trusted\"; content:\"trusted\"; sid:7001; rev:1;)\n"
       "alert tcp any any -> any any (msg:\"evil\"; content:\"EVIL\"; sid:7002; rev:1;)\n"
       "drop tcp any any -> any any (msg:\"bad\"; content:\"BADCMD\"; sid:7003; rev:1;)\n");
@@ -738,7 +742,7 @@ TEST_F(IpsPipeline, PassRuleEndsInspectionOfTheFlow) {
 // ------------------------------------------------------------------ 8. IDS mode
 
 TEST_F(IpsPipeline, NonBlockingInspectorAlertsOnDropRulesAndForwards) {
-  Setup(
+  Configure(
       "drop tcp any any -> any any (msg:\"evil command\"; content:\"EVILCMD\"; sid:8001; rev:1;)\n"
       "reject udp any any -> any 53 (msg:\"reject dns\"; content:\"evil\"; sid:8002; rev:1;)\n",
       {.blocking = false});
@@ -773,7 +777,7 @@ constexpr const char* kMidstreamRules =
     "alert tcp any any -> any any (msg:\"to server\"; flow:established,to_server; content:\"ESTAB\"; sid:9004; rev:1;)\n";
 
 TEST_F(IpsPipeline, MidstreamOffDataWithoutHandshakeIsInspectedStatelessly) {
-  Setup(kMidstreamRules);
+  Configure(kMidstreamRules);
   TcpConn c;
   const Frame data = c.Data(true, 0, "PLAIN ESTAB");
   auto o = FromClient(data);
@@ -793,7 +797,7 @@ TEST_F(IpsPipeline, MidstreamOffDataWithoutHandshakeIsInspectedStatelessly) {
 }
 
 TEST_F(IpsPipeline, MidstreamOnPicksUpTheFlow) {
-  Setup(kMidstreamRules, {.midstream = true});
+  Configure(kMidstreamRules, {.midstream = true});
   TcpConn c;
   const Frame data = c.Data(true, 0, "PLAIN ESTAB");
   auto o = FromClient(data);
@@ -822,7 +826,7 @@ TEST_F(IpsPipeline, MidstreamOnPicksUpTheFlow) {
 // ------------------------------------------------------------------ 10. UDP, ICMP
 
 TEST_F(IpsPipeline, UdpAndIcmpFlowsGetIdsAndDirectionFromTheFirstPacket) {
-  Setup(
+  Configure(
       "alert udp any any -> any any (msg:\"ping to server\"; flow:to_server; content:\"PING\"; sid:10001; rev:1;)\n"
       "alert udp any any -> any any (msg:\"pong to client\"; flow:to_client; content:\"PONG\"; sid:10002; rev:1;)\n"
       "alert udp any any -> any any (msg:\"ping to client\"; flow:to_client; content:\"PING\"; sid:10003; rev:1;)\n"
@@ -874,6 +878,77 @@ TEST_F(IpsPipeline, UdpAndIcmpFlowsGetIdsAndDirectionFromTheFirstPacket) {
   EXPECT_EQ(f->packets[flow::kToClient], 1u);
 }
 
+
+// ------------------------------------------------------------------ more
+
+// Sequence numbers wrap past 2^32 inside the connection (and inside the pattern).
+TEST_F(IpsPipeline, ContentAcrossTheSequenceNumberWrapFiresOnce) {
+  Configure("drop tcp any any -> any any (msg:\"evil command\"; content:\"EVILCMD\"; sid:3001; rev:1;)\n");
+  TcpConn c(Client(), Server(), 0xfffffff9u, 0xfffffff0u);
+  Handshake(c);
+  const Frame first = c.Send(true, "xxEVI");  // seq 0xfffffffa..0xfffffffe
+  const Frame second = c.Send(true, "LCMD");  // seq 0xffffffff, 0, 1, 2
+  parse::PacketView pv;
+  ASSERT_EQ(parse::ParsePacket(second, pv), parse::ParseError::kNone);
+  ASSERT_EQ(pv.tcp_seq, 0xffffffffu);
+  EXPECT_TRUE(FromServer(c.Send(false, "hi")).forwarded[0]);  // server data wraps too
+  auto o = FromClient(first);
+  EXPECT_TRUE(o.forwarded[0]);
+  EXPECT_EQ(Sids(o.alerts), Sid{});
+  o = FromClient(second);
+  EXPECT_TRUE(o.dropped[0]);
+  EXPECT_EQ(Sids(o.alerts), (Sid{3001u}));
+  EXPECT_EQ(Drops(DropReason::kRule), 1u);
+}
+
+// A flow dropped under one generation stays dropped under a generation without rules
+// (a reload must not reopen it); other flows are forwarded.
+TEST_F(IpsPipeline, DropFlowOutlivesAReloadToNoRules) {
+  Configure(kDropRules);
+  TcpConn c;
+  Handshake(c);
+  EXPECT_TRUE(FromClient(c.Send(true, "EVILCMD")).dropped[0]);
+  auto bare = std::make_unique<generation::Generation>();
+  bare->peer[kDev] = kNet;
+  bare->peer[kNet] = kDev;
+  gen_ = std::move(bare);
+  EXPECT_TRUE(FromClient(c.Send(true, "again")).dropped[0]);
+  EXPECT_TRUE(FromServer(c.ServerAck()).dropped[0]);
+  TcpConn other(Client(40001));
+  Handshake(other);
+  EXPECT_TRUE(FromClient(other.Send(true, "EVILCMD")).forwarded[0]) << "no rules: nothing new is dropped";
+  EXPECT_EQ(Drops(DropReason::kRule), 3u);
+}
+
+// Suricata's action order puts pass before drop for the whole packet: a pass rule that
+// fires on the stream and a drop rule that fires on the packet's own payload (or the
+// other way round) should give the same verdict as when both fire on one buffer.
+TEST_F(IpsPipeline, PassOnTheStreamAndDropOnThePacketFollowTheActionOrder) {
+  Configure(
+      "pass tcp any any -> any any (msg:\"trusted\"; content:\"trusted\"; sid:7101; rev:1;)\n"
+      "drop tcp-pkt any any -> any any (msg:\"bad\"; content:\"BADCMD\"; sid:7102; rev:1;)\n");
+  TcpConn c;
+  Handshake(c);
+  auto o = FromClient(c.Send(true, "trusted BADCMD"));
+  EXPECT_TRUE(o.forwarded[0]) << "pass applies first";
+  EXPECT_EQ(Sids(o.alerts), Sid{});
+  EXPECT_TRUE(FromClient(c.Send(true, "BADCMD")).forwarded[0]) << "the flow is passed";
+}
+
+// The same two rules on one buffer: pass wins (the Inspector's order).
+TEST_F(IpsPipeline, PassAndDropOnThePacketBufferPass) {
+  Configure(
+      "pass tcp-pkt any any -> any any (msg:\"trusted\"; content:\"trusted\"; sid:7201; rev:1;)\n"
+      "drop tcp-pkt any any -> any any (msg:\"bad\"; content:\"BADCMD\"; sid:7202; rev:1;)\n");
+  TcpConn c;
+  Handshake(c);
+  auto o = FromClient(c.Send(true, "trusted BADCMD"));
+  EXPECT_TRUE(o.forwarded[0]);
+  EXPECT_EQ(Sids(o.alerts), Sid{});
+  EXPECT_TRUE(FromClient(c.Send(true, "BADCMD")).forwarded[0]) << "the flow is passed";
+  EXPECT_EQ(Drops(DropReason::kRule), 0u);
+}
+
 }  // namespace
 }  // namespace wardgate
 
@@ -881,7 +956,7 @@ int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
   const std::string prefix = "wg-ips-" + std::to_string(getpid());
   const char* eal_argv[] = {"ips_pipeline_test", "-l", "0", "--no-huge", "-m", "256", "--no-shconf", "--no-pci",
-                            "--file-prefix", prefix.c_str(), "--log-level", "lib.eal:error"};
+                            "--file-prefix", prefix.c_str(), "--no-telemetry", "--log-level", "lib.eal:error"};
   if (rte_eal_init(int(std::size(eal_argv)), const_cast<char**>(eal_argv)) < 0) return 1;
   wardgate::g_pool = rte_pktmbuf_pool_create("ips_pool", 2047, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
   if (!wardgate::g_pool) return 1;

@@ -138,7 +138,15 @@ INSTANTIATE_TEST_SUITE_P(
                 ">= idle.min_sleep_us"},
         BadCase{"socket_long", kPairs + "control: { socket: /" + std::string(120, 'a') + " }\n",
                 "control.socket", "1 to 107"},
-        BadCase{"args_not_list", kPairs + "eal: { args: --foo }\n", "eal.args", "list"}),
+        BadCase{"args_not_list", kPairs + "eal: { args: --foo }\n", "eal.args", "list"},
+        BadCase{"duplicate_key", kPairs + "mtu: 1500\nmtu: 9000\n", "mtu", "appears twice"},
+        BadCase{"duplicate_nested", kPairs + "idle: { spin_polls: 1, spin_polls: 2 }\n", "idle.spin_polls",
+                "appears twice"},
+        BadCase{"rules_lenient", kPairs + "rules: { lenient: maybe }\n", "rules.lenient", "true or false"},
+        BadCase{"flows_capacity", kPairs + "flows: { capacity: 10 }\n", "flows.capacity", "between"},
+        BadCase{"flows_timeout_key", kPairs + "flows: { timeouts: { tcp: 5 } }\n", "flows.timeouts.tcp",
+                "unknown key"},
+        BadCase{"stream_window", kPairs + "stream: { window_bytes: 70000 }\n", "stream.window_bytes", "between"}),
     [](const auto& param_info) { return std::string(param_info.param.name); });
 
 TEST(Config, MissingFileNamesPath) {
