@@ -28,7 +28,16 @@ thread_local size_t g_allocs = 0;
 }  // namespace
 
 // Not under ASan, which owns the allocator (and libhs uses other operator new forms).
-#ifndef __SANITIZE_ADDRESS__
+// GCC says __SANITIZE_ADDRESS__, clang __has_feature(address_sanitizer).
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define WARDGATE_UNDER_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define WARDGATE_UNDER_ASAN 1
+#endif
+#ifndef WARDGATE_UNDER_ASAN
 #define WARDGATE_COUNT_ALLOCS 1
 void* operator new(size_t n) {
   if (g_count_allocs) ++g_allocs;
