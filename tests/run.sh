@@ -143,6 +143,7 @@ fi
 if want offline; then
   banner "offline mode (captures in, same frames out)"
   script offline "$REPO/tests/offline/offline_test.sh"
+  script rules-cli "$REPO/tests/rules/rules_cli_test.sh"
 fi
 
 if want conformance; then

@@ -51,7 +51,9 @@ int RulesCheck(const std::vector<std::string>& files, bool lenient, const std::m
   for (const auto& e : set.errors) std::printf("%s\n", e.ToString().c_str());
   std::string compile_error;
   std::unique_ptr<r::CompiledRules> compiled;
-  if (set.errors.empty() || lenient) compiled = r::CompiledRules::Compile(set, &compile_error);
+  // Compile what parsed even when other rules failed, so the author sees every error
+  // (pcre patterns PCRE2 refuses are found only here) in one run.
+  if (!set.rules.empty()) compiled = r::CompiledRules::Compile(set, &compile_error);
   if (!compile_error.empty()) std::printf("%s\n", compile_error.c_str());
 
   std::map<std::string, int> by_action, keywords;

@@ -136,7 +136,17 @@ BG_PIDS+=($!)
 wait_for_port wg-ehr 2575 10
 start_dp "$LOGDIR/ward.yaml" "$LOGDIR/dp.log" || finish
 
+# WatchEvents: a subscriber gets the alert as it happens.
+"$WARDCTL" --dataplane "$DP_SOCKET" events --count 1 >"$LOGDIR/watch.out" 2>&1 &
+WATCH_PID=$!
+sleep 0.5
 check "alert: benign HL7 ADT forwarded and acknowledged" hl7_acked IPS0001 "routine admission"
+watch_got_alert() {
+  timeout 10 tail --pid="$WATCH_PID" -f /dev/null
+  cat "$LOGDIR/watch.out"
+  jq -e 'select(.event_type == "alert") | .alert.signature_id == 9100001' "$LOGDIR/watch.out" >/dev/null
+}
+check "events: wardctl events streams the alert (WatchEvents)" watch_got_alert
 check "alert: EVE alert sid 9100001, action allowed" eve_has '.event_type == "alert" and .alert.signature_id == 9100001 and .alert.action == "allowed" and .dest_port == 2575'
 check "drop: HL7 carrying EVILCMD never reaches the EHR" hl7_not_delivered IPS0002 "EVILCMD"
 check "drop: EVE alert sid 9100002 blocked, and a drop record" eve_has '.event_type == "alert" and .alert.signature_id == 9100002 and .alert.action == "blocked"'
