@@ -62,7 +62,10 @@ struct RulesConfig {
 struct StreamConfig {
   bool midstream = false;          // pick up TCP flows whose handshake was not seen
   uint32_t window_bytes = 512;     // inspected bytes kept per direction, for content across segments
-  uint32_t depth = 1u << 20;       // bytes inspected per stream direction (0: no limit)
+  // Bytes inspected per stream direction, then the flow is forwarded uninspected.
+  // 0: no limit. The default is none: HL7 and DICOM sessions live for days, and the
+  // fixed inspection window makes an unlimited depth cost no memory.
+  uint32_t depth = 0;
   uint32_t max_held_per_stream = 256;  // out-of-order chunks held per stream
   uint32_t segment_pool = 16384;   // out-of-order chunks per worker
   uint32_t window_pool = 65536;    // stream windows per worker

@@ -106,6 +106,19 @@ std::string AlertJson(const AlertRecord& r, bool with_payload, bool with_packet)
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+std::string AnomalyJson(const AlertRecord& r) {
+  auto j = Common(r, "anomaly");
+  const std::string name = r.anomaly ? r.anomaly : "unknown";
+  const auto dot = name.find('.');
+  nlohmann::ordered_json a;
+  a["type"] = dot == std::string::npos ? "stream" : name.substr(0, dot);
+  a["event"] = dot == std::string::npos ? name : name.substr(dot + 1);
+  // The clinical default: the flow keeps flowing, only its inspection stops.
+  a["action"] = "inspection_stopped";
+  j["anomaly"] = a;
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 std::string DropJson(const AlertRecord& r) {
   auto j = Common(r, "drop");
   nlohmann::ordered_json d;

@@ -15,6 +15,9 @@ namespace wardgate::events {
 enum class PacketSource : uint8_t { kWire, kStream, kStreamFlowTimeout };
 
 struct AlertRecord {
+  // kAnomaly: a flow or stream limit was hit (rule is null, `anomaly` names it).
+  enum class Kind : uint8_t { kAlert, kAnomaly } kind = Kind::kAlert;
+  const char* anomaly = nullptr;  // static string: "stream.gap", "stream.depth_reached", ...
   uint64_t ts_ns = 0;          // packet time (wall clock live, capture time offline)
   uint64_t flow_id = 0;        // 0: no flow
   uint64_t pcap_cnt = 0;       // offline: 1-based packet number; 0 live
@@ -36,6 +39,9 @@ struct AlertRecord {
 // A blocked packet also gets a "drop" record (DropJson).
 std::string AlertJson(const AlertRecord& r, bool with_payload, bool with_packet);
 std::string DropJson(const AlertRecord& r);
+// Suricata's anomaly record: {"event_type":"anomaly","anomaly":{"type":"stream","event":...}}
+// plus wardgate's "action" (what happened to the flow).
+std::string AnomalyJson(const AlertRecord& r);
 
 // "2026-11-30T06:13:20.123456+0000" (UTC), as Suricata writes it.
 std::string EveTimestamp(uint64_t ts_ns);

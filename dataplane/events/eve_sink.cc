@@ -28,6 +28,13 @@ void EveSink::Line(const std::string& json) {
 size_t EveSink::Drain(EventRing<AlertRecord>& ring) {
   size_t n = 0;
   while (const AlertRecord* r = ring.Peek()) {
+    if (r->kind == AlertRecord::Kind::kAnomaly) {
+      Line(AnomalyJson(*r));
+      ++anomalies_;
+      ring.Release();
+      ++n;
+      continue;
+    }
     Line(AlertJson(*r, with_payload_, with_packet_));
     ++alerts_;
     // One drop record per blocked packet, after its alert (Suricata logs both).

@@ -28,6 +28,7 @@ class EveSink {
 
   uint64_t alerts() const { return alerts_; }
   uint64_t drops() const { return drops_; }
+  uint64_t anomalies() const { return anomalies_; }
 
  private:
   void Line(const std::string& json);
@@ -35,7 +36,7 @@ class EveSink {
   FILE* file_ = nullptr;
   bool with_payload_, with_packet_;
   Publish publish_;
-  uint64_t alerts_ = 0, drops_ = 0;
+  uint64_t alerts_ = 0, drops_ = 0, anomalies_ = 0;
 };
 
 }  // namespace wardgate::events

@@ -77,6 +77,31 @@ Verdict Inspector::Inspect(const generation::Generation& gen, const parse::Packe
   return Finish(gen, view, frame, frame_len, flow, ts_ns, pcap_cnt);
 }
 
+void Inspector::Anomaly(const char* name, const parse::PacketView& view, const FlowContext& flow,
+                        uint64_t ts_ns, uint64_t pcap_cnt) {
+  events::AlertRecord* r = ring_->Reserve();
+  if (!r) {
+    ++counters_.events_lost;
+    return;
+  }
+  r->kind = events::AlertRecord::Kind::kAnomaly;
+  r->anomaly = name;
+  r->rule = nullptr;
+  r->blocked = false;
+  r->ts_ns = ts_ns;
+  r->flow_id = flow.flow_id;
+  r->pcap_cnt = pcap_cnt;
+  r->source = events::PacketSource::kStream;
+  r->v6 = view.l3 == parse::L3::kIpv6;
+  r->ip_proto = view.ip_proto;
+  r->src_addr = view.src_addr;
+  r->dst_addr = view.dst_addr;
+  r->src_port = view.src_port;
+  r->dst_port = view.dst_port;
+  r->payload_len = r->packet_len = 0;
+  ring_->Commit();
+}
+
 void Inspector::Record(const rules::Rule& rule, bool blocked, const parse::PacketView& view,
                        const uint8_t* frame, uint32_t frame_len, const Hit& hit, const FlowContext& flow,
                        uint64_t ts_ns, uint64_t pcap_cnt) {
@@ -85,6 +110,7 @@ void Inspector::Record(const rules::Rule& rule, bool blocked, const parse::Packe
     ++counters_.events_lost;
     return;
   }
+  r->kind = events::AlertRecord::Kind::kAlert;
   r->ts_ns = ts_ns;
   r->flow_id = flow.flow_id;
   r->pcap_cnt = pcap_cnt;

@@ -56,6 +56,10 @@ class Inspector {
                   uint32_t frame_len, const rules::Buffer& buf, const FlowContext& flow, uint64_t ts_ns,
                   uint64_t pcap_cnt, events::PacketSource source);
 
+  // Records that a flow or stream limit stopped inspection of the packet's flow.
+  void Anomaly(const char* name, const parse::PacketView& view, const FlowContext& flow, uint64_t ts_ns,
+               uint64_t pcap_cnt);
+
   const InspectCounters& counters() const { return counters_; }
   bool blocking() const { return blocking_; }
 

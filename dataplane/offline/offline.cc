@@ -217,7 +217,8 @@ int RunOffline(const config::Config& cfg, const OfflineOptions& opts, const std:
     json["rules"] = {{"loaded", loaded.rules_loaded}, {"seen", loaded.rules_seen},
                      {"skipped_by_keyword", loaded.skipped_by_keyword}};
   }
-  json["events"] = {{"alerts", eve->alerts()}, {"drops", eve->drops()}, {"lost", ring.lost()}};
+  json["events"] = {{"alerts", eve->alerts()}, {"drops", eve->drops()}, {"anomalies", eve->anomalies()},
+                    {"lost", ring.lost()}};
   json["simulate_ips"] = opts.simulate_ips;
 
   json["mbufs_in_use_at_exit"] = rte_mempool_in_use_count(pool);

@@ -65,6 +65,12 @@ inspect::Verdict InspectFrame(const generation::Generation& gen, Stages& stages,
         sb.is_stream = true;
         insp.Scan(gen, view, sb, fc, events::PacketSource::kStream);
         covered = true;
+        if (sr.notes & stream::kNoteDepthReached) {
+          // The configured depth ends inspection of the whole flow, not just of this
+          // direction's stream; the flow keeps flowing.
+          f->flags |= flow::kNoInspect;
+          insp.Anomaly("stream.depth_reached", view, fc, ts, pcap_cnt);
+        }
         break;
       }
       case stream::SegmentClass::kRetransmission:
@@ -79,10 +85,15 @@ inspect::Verdict InspectFrame(const generation::Generation& gen, Stages& stages,
         if (blocking) stream_conflict = true;
         break;
       case stream::SegmentClass::kResourceLimit:
-        // Default for clinical traffic: keep forwarding, stop inspecting the flow.
+        // Default for clinical traffic: keep forwarding, stop inspecting the flow,
+        // count it and say so.
         f->stream[flow::kToServer].Stop(*stages.streams);
         f->stream[flow::kToClient].Stop(*stages.streams);
         f->flags |= flow::kNoInspect;
+        insp.Anomaly("stream.resource_limit", view, fc, ts, pcap_cnt);
+        break;
+      case stream::SegmentClass::kGap:
+        insp.Anomaly("stream.gap", view, fc, ts, pcap_cnt);
         break;
       default:
         break;

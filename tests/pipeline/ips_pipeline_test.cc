@@ -161,6 +161,7 @@ struct Alert {
   uint64_t flow_id = 0;
   uint16_t src_port = 0, dst_port = 0;
   uint8_t ip_proto = 0;
+  std::string anomaly;  // anomaly records: "stream.depth_reached", ...
   std::string payload;  // the new part of the inspected buffer (as logged)
   Frame packet;         // the head of the frame that produced it
 };
@@ -177,6 +178,7 @@ struct Outcome {
 struct Options {
   bool blocking = true;
   bool midstream = false;
+  uint32_t depth = 1u << 20;  // stream.depth
 };
 
 class IpsPipeline : public ::testing::Test {
@@ -196,6 +198,7 @@ class IpsPipeline : public ::testing::Test {
     stream::StreamConfig sc;
     sc.segment_pool = 256;
     sc.window_pool = 256;
+    sc.depth = opt.depth;
     streams_ = std::make_unique<stream::Reassembler>(sc);
     flow::FlowTableConfig fc;
     fc.capacity = 1024;
@@ -275,6 +278,7 @@ class IpsPipeline : public ::testing::Test {
     while (const events::AlertRecord* r = ring_->Peek()) {
       Alert a;
       a.sid = r->rule ? r->rule->sid : 0;
+      if (r->kind == events::AlertRecord::Kind::kAnomaly) a.anomaly = r->anomaly;
       a.blocked = r->blocked;
       a.source = r->source;
       a.flow_id = r->flow_id;
@@ -947,6 +951,26 @@ TEST_F(IpsPipeline, PassAndDropOnThePacketBufferPass) {
   EXPECT_EQ(Sids(o.alerts), Sid{});
   EXPECT_TRUE(FromClient(c.Send(true, "BADCMD")).forwarded[0]) << "the flow is passed";
   EXPECT_EQ(Drops(DropReason::kRule), 0u);
+}
+
+// A stream limit: inspection of the flow stops at stream.depth, the traffic keeps
+// flowing (clinical default), and an anomaly event says so once.
+TEST_F(IpsPipeline, StreamDepthStopsInspectionKeepsForwardingAndEmitsAnAnomaly) {
+  Configure("alert tcp any any -> any any (msg:\"late\"; content:\"LATE\"; sid:9001; rev:1;)\n",
+            Options{.depth = 16});
+  TcpConn c;
+  Handshake(c);
+  auto o = FromClient(c.Send(true, "0123456789abcdefXYZ"));  // crosses the 16-byte depth
+  EXPECT_TRUE(o.forwarded[0]);
+  ASSERT_EQ(o.alerts.size(), 1u);
+  EXPECT_EQ(o.alerts[0].anomaly, "stream.depth_reached");
+  EXPECT_NE(o.alerts[0].flow_id, 0u);
+  o = FromClient(c.Send(true, "LATE data beyond the depth"));
+  EXPECT_TRUE(o.forwarded[0]) << "never cut the feed at a limit";
+  for (const auto& a : o.alerts) EXPECT_NE(a.sid, 9001u) << "the stream is no longer inspected";
+  auto* f = FindFlow(c.Send(true, ""));
+  ASSERT_NE(f, nullptr);
+  EXPECT_TRUE(f->flags & flow::kNoInspect);
 }
 
 }  // namespace
