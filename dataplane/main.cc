@@ -226,6 +226,7 @@ int RunLive(const config::Config& cfg) {
     ctx.inspector = inspectors.back().get();
     ctx.flows = flow_tables.back().get();
     ctx.streams = reassemblers.back().get();
+    ctx.drop_on_limit = cfg.stream.on_limit == config::LimitAction::kDrop;
     ctx.stop = &g_stop;
     dp.workers.push_back(std::move(ctx));
     dp.worker_lcores.push_back(worker_lcores[w]);

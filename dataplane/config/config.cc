@@ -108,7 +108,13 @@ void LoadDetection(const YAML::Node& root, Config& c) {
   }
   if (const auto st = root["stream"]) {
     CheckKeys(st, "stream", {"midstream", "window_bytes", "depth", "max_held_per_stream", "segment_pool",
-                             "window_pool"});
+                             "window_pool", "on_limit"});
+    if (st["on_limit"]) {
+      const auto v = String(st["on_limit"], "stream.on_limit");
+      if (v == "bypass") c.stream.on_limit = LimitAction::kBypass;
+      else if (v == "drop") c.stream.on_limit = LimitAction::kDrop;
+      else throw ConfigError("stream.on_limit", "must be bypass or drop, got '" + v + "'");
+    }
     if (st["midstream"]) c.stream.midstream = Bool(st["midstream"], "stream.midstream");
     if (st["window_bytes"]) c.stream.window_bytes = Uint<uint32_t>(st["window_bytes"], "stream.window_bytes", 0, 65535);
     if (st["depth"]) c.stream.depth = Uint<uint32_t>(st["depth"], "stream.depth", 0, 1u << 31);

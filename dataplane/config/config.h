@@ -59,8 +59,16 @@ struct RulesConfig {
   std::map<std::string, std::string> variables;  // HOME_NET etc., without `$`
 };
 
+// What happens to a flow when one of its inspection limits is hit (stream depth,
+// out-of-order data beyond the limit, an exhausted pool).
+enum class LimitAction {
+  kBypass,  // clinical default: keep forwarding the flow uninspected, count, event
+  kDrop,    // fail closed: drop the flow from that packet on (for segments where that is safe)
+};
+
 struct StreamConfig {
   bool midstream = false;          // pick up TCP flows whose handshake was not seen
+  LimitAction on_limit = LimitAction::kBypass;
   uint32_t window_bytes = 512;     // inspected bytes kept per direction, for content across segments
   // Bytes inspected per stream direction, then the flow is forwarded uninspected.
   // 0: no limit. The default is none: HL7 and DICOM sessions live for days, and the

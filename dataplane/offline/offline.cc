@@ -157,6 +157,7 @@ int RunOffline(const config::Config& cfg, const OfflineOptions& opts, const std:
     stages.inspector = &inspector;
     stages.flows = flows.get();
     stages.streams = reassembler.get();
+    stages.drop_on_limit = cfg.stream.on_limit == config::LimitAction::kDrop;
     stages.packet_ts_ns = ts;
     stages.pcap_cnt_base = packets_read + 1;
     packets_read += n;

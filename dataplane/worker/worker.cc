@@ -67,8 +67,8 @@ inspect::Verdict InspectFrame(const generation::Generation& gen, Stages& stages,
         covered = true;
         if (sr.notes & stream::kNoteDepthReached) {
           // The configured depth ends inspection of the whole flow, not just of this
-          // direction's stream; the flow keeps flowing.
-          f->flags |= flow::kNoInspect;
+          // direction's stream; the flow keeps flowing unless on_limit says drop.
+          f->flags |= stages.drop_on_limit ? flow::kDropFlow : flow::kNoInspect;
           insp.Anomaly("stream.depth_reached", view, fc, ts, pcap_cnt);
         }
         break;
@@ -89,11 +89,16 @@ inspect::Verdict InspectFrame(const generation::Generation& gen, Stages& stages,
         // count it and say so.
         f->stream[flow::kToServer].Stop(*stages.streams);
         f->stream[flow::kToClient].Stop(*stages.streams);
-        f->flags |= flow::kNoInspect;
+        f->flags |= stages.drop_on_limit ? flow::kDropFlow : flow::kNoInspect;
         insp.Anomaly("stream.resource_limit", view, fc, ts, pcap_cnt);
+        if (stages.drop_on_limit) return inspect::Verdict::kDrop;
         break;
       case stream::SegmentClass::kGap:
         insp.Anomaly("stream.gap", view, fc, ts, pcap_cnt);
+        if (stages.drop_on_limit) {
+          f->flags |= flow::kDropFlow;
+          return inspect::Verdict::kDrop;
+        }
         break;
       default:
         break;
@@ -316,6 +321,7 @@ uint32_t PollOnce(WorkerContext& ctx, const generation::Generation& gen, BurstVe
   stages.inspector = ctx.inspector;
   stages.flows = ctx.flows;
   stages.streams = ctx.streams;
+  stages.drop_on_limit = ctx.drop_on_limit;
   for (const RxQueue& q : ctx.queues) {
     const uint16_t n = rte_eth_rx_burst(q.port, q.queue, pkts, ctx.burst);
     if (n == 0) continue;

@@ -52,6 +52,7 @@ struct Stages {
   inspect::Inspector* inspector = nullptr;
   flow::FlowTable* flows = nullptr;           // null: stateless (every packet on its own)
   stream::Reassembler* streams = nullptr;     // the flows' stream pools
+  bool drop_on_limit = false;                 // stream.on_limit: drop (else bypass)
   uint64_t burst_ts_ns = 0;               // time of the burst (live)
   const uint64_t* packet_ts_ns = nullptr; // per packet time (offline captures), or null
   uint64_t pcap_cnt_base = 0;             // offline: packets read before this burst
@@ -93,6 +94,7 @@ struct WorkerContext {
   inspect::Inspector* inspector = nullptr;  // this worker's; null: forward only
   flow::FlowTable* flows = nullptr;         // this worker's flow table
   stream::Reassembler* streams = nullptr;
+  bool drop_on_limit = false;               // stream.on_limit
   const std::atomic<bool>* stop = nullptr;  // written by the control thread
   uint32_t idle_passes_since_expire = 0;    // worker-private
 };

@@ -179,6 +179,7 @@ struct Options {
   bool blocking = true;
   bool midstream = false;
   uint32_t depth = 1u << 20;  // stream.depth
+  bool drop_on_limit = false;  // stream.on_limit: drop
 };
 
 class IpsPipeline : public ::testing::Test {
@@ -200,6 +201,7 @@ class IpsPipeline : public ::testing::Test {
     sc.window_pool = 256;
     sc.depth = opt.depth;
     streams_ = std::make_unique<stream::Reassembler>(sc);
+    drop_on_limit_ = opt.drop_on_limit;
     flow::FlowTableConfig fc;
     fc.capacity = 1024;
     fc.midstream = opt.midstream;
@@ -222,6 +224,7 @@ class IpsPipeline : public ::testing::Test {
     stages.inspector = inspector_.get();
     stages.flows = flows_.get();
     stages.streams = streams_.get();
+    stages.drop_on_limit = drop_on_limit_;
     stages.burst_ts_ns = (now_ns_ += 1000000);
     auto& v = *verdict_;
     worker::ProcessBurst(*gen_, *counters_, rx_port, in.data(), uint16_t(in.size()), v, &stages);
@@ -305,6 +308,7 @@ class IpsPipeline : public ::testing::Test {
 
   std::unique_ptr<generation::Generation> gen_;
   std::unique_ptr<events::EventRing<events::AlertRecord>> ring_;
+  bool drop_on_limit_ = false;
   std::unique_ptr<inspect::Inspector> inspector_;
   std::unique_ptr<stream::Reassembler> streams_;
   std::unique_ptr<flow::FlowTable> flows_;
@@ -971,6 +975,20 @@ TEST_F(IpsPipeline, StreamDepthStopsInspectionKeepsForwardingAndEmitsAnAnomaly) 
   auto* f = FindFlow(c.Send(true, ""));
   ASSERT_NE(f, nullptr);
   EXPECT_TRUE(f->flags & flow::kNoInspect);
+}
+
+// stream.on_limit: drop fails closed: from the packet that hits the limit on, the flow
+// is dropped (and an anomaly event says why).
+TEST_F(IpsPipeline, OnLimitDropFailsClosed) {
+  Configure("alert tcp any any -> any any (msg:\"x\"; content:\"never\"; sid:9101; rev:1;)\n",
+            Options{.depth = 16, .drop_on_limit = true});
+  TcpConn c;
+  Handshake(c);
+  auto o = FromClient(c.Send(true, "0123456789abcdefXYZ"));
+  ASSERT_EQ(o.alerts.size(), 1u);
+  EXPECT_EQ(o.alerts[0].anomaly, "stream.depth_reached");
+  EXPECT_TRUE(FromClient(c.Send(true, "more")).dropped[0]);
+  EXPECT_TRUE(FromServer(c.Send(false, "reply")).dropped[0]);
 }
 
 }  // namespace

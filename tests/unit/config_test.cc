@@ -146,7 +146,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"flows_capacity", kPairs + "flows: { capacity: 10 }\n", "flows.capacity", "between"},
         BadCase{"flows_timeout_key", kPairs + "flows: { timeouts: { tcp: 5 } }\n", "flows.timeouts.tcp",
                 "unknown key"},
-        BadCase{"stream_window", kPairs + "stream: { window_bytes: 70000 }\n", "stream.window_bytes", "between"}),
+        BadCase{"stream_window", kPairs + "stream: { window_bytes: 70000 }\n", "stream.window_bytes", "between"},
+        BadCase{"stream_on_limit", kPairs + "stream: { on_limit: shrug }\n", "stream.on_limit", "bypass or drop"}),
     [](const auto& param_info) { return std::string(param_info.param.name); });
 
 TEST(Config, MissingFileNamesPath) {
