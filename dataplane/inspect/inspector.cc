@@ -77,6 +77,24 @@ Verdict Inspector::Inspect(const generation::Generation& gen, const parse::Packe
   return Finish(gen, view, frame, frame_len, flow, ts_ns, pcap_cnt);
 }
 
+namespace {
+
+// The fields every event record of a packet carries.
+void FillPacketFields(events::AlertRecord& r, const parse::PacketView& view, const FlowContext& flow,
+                      uint64_t ts_ns, uint64_t pcap_cnt) {
+  r.ts_ns = ts_ns;
+  r.flow_id = flow.flow_id;
+  r.pcap_cnt = pcap_cnt;
+  r.v6 = view.l3 == parse::L3::kIpv6;
+  r.ip_proto = view.ip_proto;
+  r.src_addr = view.src_addr;
+  r.dst_addr = view.dst_addr;
+  r.src_port = view.src_port;
+  r.dst_port = view.dst_port;
+}
+
+}  // namespace
+
 void Inspector::Anomaly(const char* name, const parse::PacketView& view, const FlowContext& flow,
                         uint64_t ts_ns, uint64_t pcap_cnt) {
   events::AlertRecord* r = ring_->Reserve();
@@ -84,20 +102,12 @@ void Inspector::Anomaly(const char* name, const parse::PacketView& view, const F
     ++counters_.events_lost;
     return;
   }
+  FillPacketFields(*r, view, flow, ts_ns, pcap_cnt);
   r->kind = events::AlertRecord::Kind::kAnomaly;
   r->anomaly = name;
   r->rule = nullptr;
   r->blocked = false;
-  r->ts_ns = ts_ns;
-  r->flow_id = flow.flow_id;
-  r->pcap_cnt = pcap_cnt;
   r->source = events::PacketSource::kStream;
-  r->v6 = view.l3 == parse::L3::kIpv6;
-  r->ip_proto = view.ip_proto;
-  r->src_addr = view.src_addr;
-  r->dst_addr = view.dst_addr;
-  r->src_port = view.src_port;
-  r->dst_port = view.dst_port;
   r->payload_len = r->packet_len = 0;
   ring_->Commit();
 }
@@ -110,19 +120,11 @@ void Inspector::Record(const rules::Rule& rule, bool blocked, const parse::Packe
     ++counters_.events_lost;
     return;
   }
+  FillPacketFields(*r, view, flow, ts_ns, pcap_cnt);
   r->kind = events::AlertRecord::Kind::kAlert;
-  r->ts_ns = ts_ns;
-  r->flow_id = flow.flow_id;
-  r->pcap_cnt = pcap_cnt;
   r->rule = &rule;
   r->blocked = blocked;
   r->source = hit.source;
-  r->v6 = view.l3 == parse::L3::kIpv6;
-  r->ip_proto = view.ip_proto;
-  r->src_addr = view.src_addr;
-  r->dst_addr = view.dst_addr;
-  r->src_port = view.src_port;
-  r->dst_port = view.dst_port;
   // The payload: the new part of the inspected buffer (capped), as Suricata logs it.
   const size_t from = std::min(hit.new_from, hit.len);
   r->payload_len = static_cast<uint16_t>(std::min(hit.len - from, r->payload.size()));
