@@ -319,6 +319,9 @@ struct CompiledRules::Impl {
   CompileStats stats;
   uint32_t max_ovector = 1;
   bool any_pcre = false;
+  // Some tcp-pkt rule inspects payload: only then must a stream-covered packet buffer
+  // be scanned at all (otherwise its bytes are matched on the stream alone).
+  bool tcp_pkt_payload_rules = false;
 
   ~Impl() {
     for (hs_database_t* db : databases) hs_free_database(db);
@@ -634,6 +637,8 @@ std::unique_ptr<CompiledRules> CompiledRules::Compile(const RuleSet& set, std::s
   for (size_t r = 0; r < im.rules.size(); ++r) {
     if (!CompileChain(im.rules[r], &im.compiled[r], &im.max_ovector, error)) return nullptr;
     for (const Detect& d : im.rules[r].detects) im.any_pcre |= d.kind == Detect::Kind::kPcre;
+    im.tcp_pkt_payload_rules |=
+        im.rules[r].header.protocol == Protocol::kTcpPkt && !im.compiled[r].steps.empty();
   }
   if (!out->BuildDatabases(error)) return nullptr;
 
@@ -745,7 +750,10 @@ void CompiledRules::Match(MatchScratch& scratch, const InspectContext& ctx, cons
   const bool empty = buf.len == 0 || buf.data == nullptr;
 
   s.queue.Begin();
-  if (g.db && !empty) {
+  // A stream-covered packet: skip the scan unless a tcp-pkt rule could use it (its
+  // bytes were, or will be, scanned once on the stream).
+  const bool scan_payload = !empty && !(buf.stream_covered && !im.tcp_pkt_payload_rules);
+  if (g.db && scan_payload) {
     // Hyperscan takes an unsigned length; payloads and stream windows are far smaller.
     const auto len = static_cast<unsigned>(std::min<size_t>(buf.len, UINT_MAX));
     if (hs_scan(g.db, reinterpret_cast<const char*>(buf.data), len, 0, s.hs, OnHsMatch,

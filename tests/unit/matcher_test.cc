@@ -902,3 +902,29 @@ TEST(MatcherErrorTest, EmptyContent) {
 
 }  // namespace
 }  // namespace wardgate::rules
+
+namespace wardgate::rules {
+namespace {
+
+// A packet whose bytes the stream stage inspects: tcp/ip payload rules are left to the
+// stream (one alert, not two); tcp-pkt rules and header-only rules still apply; with
+// no tcp-pkt payload rule in the set, the packet is not scanned at all.
+TEST(MatcherTest, StreamCoveredPacketsLeavePayloadRulesToTheStream) {
+  const std::string payload = "xxEVILxx";
+  Buffer covered = Packet(payload);
+  covered.stream_covered = true;
+  {
+    Engine e({MakeRule(1, R"(content:"EVIL";)"), MakeRule(2, R"(content:"EVIL";)", Protocol::kTcpPkt),
+              MakeRule(3, R"(content:"EVIL";)", Protocol::kIp), MakeRule(4, "", Protocol::kTcp)});
+    EXPECT_EQ(e.Match(TcpCtx(payload.size()), covered), (std::vector<uint32_t>{1, 3}))
+        << "indices: the tcp-pkt rule and the header-only rule";
+    EXPECT_EQ(e.MatchPacket(payload), (std::vector<uint32_t>{0, 1, 2, 3})) << "not covered: all";
+  }
+  {
+    Engine e({MakeRule(1, R"(content:"EVIL";)"), MakeRule(4, "", Protocol::kTcp)});
+    EXPECT_EQ(e.Match(TcpCtx(payload.size()), covered), (std::vector<uint32_t>{1}));
+  }
+}
+
+}  // namespace
+}  // namespace wardgate::rules
