@@ -6,6 +6,10 @@
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstdio>
@@ -14,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "rules/files.h"
 #include "rules/matcher.h"
 
 namespace wardgate::rules {
@@ -442,6 +447,50 @@ void BM_MatchMixContentRulesOnly(benchmark::State& state) {
   RunMatch(state, t, false);
 }
 BENCHMARK(BM_MatchMixContentRulesOnly);
+
+// The same mix against ET Open's rules that load (lenient), from ../shared next to the
+// repository (WARDGATE_ET_OPEN overrides the folder); skipped when absent.
+void BM_MatchMixEtOpen(benchmark::State& state) {
+  static Engine et = [] {
+    Engine x;
+    const char* env = std::getenv("WARDGATE_ET_OPEN");
+    const std::string dir = env ? env : std::string(WARDGATE_SOURCE_ROOT) + "/../shared/data/et-open";
+    std::vector<std::string> files;
+    std::error_code ec;
+    for (const auto& f : std::filesystem::directory_iterator(dir, ec)) {
+      if (f.path().extension() == ".rules") files.push_back(f.path().string());
+    }
+    std::sort(files.begin(), files.end());
+    LoadOptions o;
+    o.lenient = true;
+    const RuleSet set = ParseRuleFiles(files, o);
+    std::string error;
+    if (!set.rules.empty()) x.rules = CompiledRules::Compile(set, &error);
+    if (x.rules) x.scratch = x.rules->NewScratch();
+    return x;
+  }();
+  if (!et.rules) {
+    state.SkipWithError("ET Open rules not found (../shared/data/et-open)");
+    return;
+  }
+  static const Traffic t = MakeTraffic(MixKinds());
+  std::vector<uint32_t> fired;
+  fired.reserve(et.rules->rules().size());
+  for (auto _ : state) {
+    for (size_t i = 0; i < t.payloads.size(); ++i) {
+      Buffer b;
+      b.data = reinterpret_cast<const uint8_t*>(t.payloads[i].data());
+      b.len = t.payloads[i].size();
+      fired.clear();
+      et.rules->Match(*et.scratch, t.ctx[i], b, fired);
+    }
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * t.bytes));
+  state.counters["rules"] = static_cast<double>(et.rules->rules().size());
+  state.counters["ns_per_buf"] = benchmark::Counter(static_cast<double>(state.iterations() * t.payloads.size()),
+                                                    benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+BENCHMARK(BM_MatchMixEtOpen);
 
 void BM_MatchKind(benchmark::State& state, Kind kind) {
   static std::vector<std::unique_ptr<Traffic>> sets(6);
