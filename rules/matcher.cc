@@ -54,6 +54,7 @@
 #include <pcre2.h>
 
 #include <algorithm>
+#include <map>
 #include <chrono>
 #include <climits>
 #include <cstring>
@@ -134,6 +135,21 @@ struct GroupDb {
   std::vector<uint32_t> ids;     // the rules whose literals db holds, ascending
   std::vector<uint32_t> always;  // always-candidate rule indices, ascending
 };
+
+// Port groups (Suricata's habit): within a protocol group, the literals of rules that
+// name their destination ports go into one database per set of rules sharing a port,
+// so a packet scans the port-less rules' database plus only its own port's.
+struct PortGroups {
+  std::vector<uint16_t> by_port;    // dst port -> index into dbs + 1; 0: no port rules (empty: none)
+  std::vector<GroupDb> dbs;
+};
+
+// A rule is keyed by destination port when it names a small, plain set of them (no
+// `<>`, no exclusions); everything else stays in the protocol group's own database.
+constexpr uint32_t kMaxKeyedPorts = 16;
+// A port earns its own database only with this many rules: each database costs a
+// Hyperscan compile (milliseconds) and a second scan per packet.
+constexpr size_t kMinRulesPerPort = 16;
 
 // The per-scan candidate queue the Hyperscan callback writes into.
 struct CandidateQueue {
@@ -315,6 +331,7 @@ struct CompiledRules::Impl {
   std::vector<Rule> rules;
   std::vector<CompiledRule> compiled;
   std::array<GroupDb, kNumGroups> groups;
+  std::array<PortGroups, kNumGroups> ports;
   std::vector<hs_database_t*> databases;  // distinct databases (groups with equal literal sets share)
   CompileStats stats;
   uint32_t max_ovector = 1;
@@ -652,54 +669,118 @@ std::unique_ptr<CompiledRules> CompiledRules::Compile(const RuleSet& set, std::s
 }
 
 // Builds the group databases; false with *error if Hyperscan refuses.
+namespace {
+
+bool PortKeyed(const Rule& r) {
+  const PortSet& p = r.header.dst_ports;
+  if (r.header.bidirectional || p.any || p.include.empty() || !p.exclude.empty()) return false;
+  uint32_t n = 0;
+  for (const PortRange& pr : p.include) n += uint32_t(pr.hi) - pr.lo + 1;
+  return n <= kMaxKeyedPorts;
+}
+
+// Compiles `group.ids`' prefilter literals into group.db; false with *error on failure.
+bool CompileLiterals(const std::vector<Rule>& rules, const std::vector<CompiledRule>& compiled, GroupDb& group,
+                     std::string* error) {
+  std::vector<const char*> exprs;
+  std::vector<size_t> lens;
+  std::vector<unsigned> flags;
+  for (uint32_t r : group.ids) {
+    const Content& c = rules[r].detects[compiled[r].prefilter].content;
+    exprs.push_back(c.bytes.data());
+    lens.push_back(c.bytes.size());
+    flags.push_back(HS_FLAG_SINGLEMATCH | (c.nocase ? HS_FLAG_CASELESS : 0u));
+  }
+  const std::vector<unsigned> ids(group.ids.begin(), group.ids.end());
+  hs_compile_error_t* cerr = nullptr;
+  const hs_error_t rc = hs_compile_lit_multi(exprs.data(), flags.data(), ids.data(), lens.data(),
+                                             static_cast<unsigned>(exprs.size()), HS_MODE_BLOCK, nullptr,
+                                             &group.db, &cerr);
+  if (rc == HS_SUCCESS) return true;
+  group.db = nullptr;
+  const std::string msg = cerr && cerr->message ? cerr->message : "compile failed";
+  const int at = cerr ? cerr->expression : -1;
+  hs_free_compile_error(cerr);
+  if (at >= 0 && static_cast<size_t>(at) < ids.size()) {
+    *error = Where(rules[ids[at]], "content") + "hyperscan: " + msg;
+  } else {
+    *error = "hyperscan: " + msg;
+  }
+  return false;
+}
+
+}  // namespace
+
 bool CompiledRules::BuildDatabases(std::string* error) {
   Impl& im = *impl_;
+  // Equal rule lists compile once (the tcp packet and stream groups mostly agree).
+  std::map<std::vector<uint32_t>, hs_database_t*> compiled_dbs;
+  auto build = [&](GroupDb& g) {
+    if (const auto it = compiled_dbs.find(g.ids); it != compiled_dbs.end()) {
+      g.db = it->second;
+      return true;
+    }
+    if (!CompileLiterals(im.rules, im.compiled, g, error)) return false;
+    compiled_dbs.emplace(g.ids, g.db);
+    im.databases.push_back(g.db);
+    size_t bytes = 0;
+    if (hs_database_size(g.db, &bytes) == HS_SUCCESS) im.stats.database_bytes += bytes;
+    return true;
+  };
   for (int g = 0; g < kNumGroups; ++g) {
     GroupDb& group = im.groups[g];
+    // Port-keyed rules (tcp, udp and stream groups) go to their ports' databases.
+    const bool keyed_group = g == kGroupTcp || g == kGroupUdp || g == kGroupStream;
+    // Rules per port first, so only ports with enough rules get a database.
+    std::map<uint16_t, size_t> per_port;
+    auto keyable = [&](size_t r) {
+      return keyed_group && im.compiled[r].prefilter >= 0 && InGroup(im.rules[r], g) && PortKeyed(im.rules[r]);
+    };
+    for (size_t r = 0; r < im.rules.size(); ++r) {
+      if (!keyable(r)) continue;
+      for (const PortRange& pr : im.rules[r].header.dst_ports.include) {
+        for (uint32_t port = pr.lo; port <= pr.hi; ++port) ++per_port[uint16_t(port)];
+      }
+    }
+    auto busy_ports_only = [&](const Rule& rule) {
+      for (const PortRange& pr : rule.header.dst_ports.include) {
+        for (uint32_t port = pr.lo; port <= pr.hi; ++port) {
+          if (per_port[uint16_t(port)] < kMinRulesPerPort) return false;
+        }
+      }
+      return true;
+    };
+    std::map<uint16_t, std::vector<uint32_t>> port_rules;
     for (size_t r = 0; r < im.rules.size(); ++r) {
       if (!InGroup(im.rules[r], g)) continue;
-      (im.compiled[r].prefilter < 0 ? group.always : group.ids).push_back(static_cast<uint32_t>(r));
+      const uint32_t idx = static_cast<uint32_t>(r);
+      if (im.compiled[r].prefilter < 0) {
+        group.always.push_back(idx);
+      } else if (keyable(r) && busy_ports_only(im.rules[r])) {
+        for (const PortRange& pr : im.rules[r].header.dst_ports.include) {
+          for (uint32_t port = pr.lo; port <= pr.hi; ++port) port_rules[uint16_t(port)].push_back(idx);
+        }
+      } else {
+        group.ids.push_back(idx);
+      }
+    }
+    if (!port_rules.empty()) {
+      PortGroups& pg = im.ports[g];
+      pg.by_port.assign(65536, 0);
+      std::map<std::vector<uint32_t>, uint16_t> by_rules;  // ports with the same rules share a db
+      for (auto& [port, ids] : port_rules) {
+        auto [it, inserted] = by_rules.emplace(ids, uint16_t(pg.dbs.size() + 1));
+        if (inserted) {
+          GroupDb db;
+          db.ids = ids;
+          if (!build(db)) return false;
+          pg.dbs.push_back(std::move(db));
+        }
+        pg.by_port[port] = it->second;
+      }
     }
     if (group.ids.empty()) continue;
-    // Usually stream == packet tcp and udp == icmp == other (ip rules only): compile once.
-    bool shared = false;
-    for (int h = 0; h < g && !shared; ++h) {
-      if (im.groups[h].db && im.groups[h].ids == group.ids) {
-        group.db = im.groups[h].db;
-        shared = true;
-      }
-    }
-    if (shared) continue;
-    std::vector<const char*> exprs;
-    std::vector<size_t> lens;
-    std::vector<unsigned> flags;
-    for (uint32_t r : group.ids) {
-      const Content& c = im.rules[r].detects[im.compiled[r].prefilter].content;
-      exprs.push_back(c.bytes.data());
-      lens.push_back(c.bytes.size());
-      flags.push_back(HS_FLAG_SINGLEMATCH | (c.nocase ? HS_FLAG_CASELESS : 0u));
-    }
-    const std::vector<unsigned> ids(group.ids.begin(), group.ids.end());
-    hs_compile_error_t* cerr = nullptr;
-    const hs_error_t rc =
-        hs_compile_lit_multi(exprs.data(), flags.data(), ids.data(), lens.data(),
-                             static_cast<unsigned>(exprs.size()), HS_MODE_BLOCK, nullptr,
-                             &group.db, &cerr);
-    if (rc != HS_SUCCESS) {
-      group.db = nullptr;
-      const std::string msg = cerr && cerr->message ? cerr->message : "compile failed";
-      const int at = cerr ? cerr->expression : -1;
-      hs_free_compile_error(cerr);
-      if (at >= 0 && static_cast<size_t>(at) < ids.size()) {
-        *error = Where(im.rules[ids[at]], "content") + "hyperscan: " + msg;
-      } else {
-        *error = "hyperscan: " + msg;
-      }
-      return false;
-    }
-    im.databases.push_back(group.db);
-    size_t bytes = 0;
-    if (hs_database_size(group.db, &bytes) == HS_SUCCESS) im.stats.database_bytes += bytes;
+    if (!build(group)) return false;
   }
   return true;
 }
@@ -746,18 +827,23 @@ void CompiledRules::Match(MatchScratch& scratch, const InspectContext& ctx, cons
     return;
   }
   const Impl& im = *impl_;
-  const GroupDb& g = im.groups[SelectGroup(ctx, buf)];
+  const int gi = SelectGroup(ctx, buf);
+  const GroupDb& g = im.groups[gi];
+  const PortGroups& pg = im.ports[gi];
+  const GroupDb* port_db =
+      pg.by_port.empty() || pg.by_port[ctx.dst_port] == 0 ? nullptr : &pg.dbs[pg.by_port[ctx.dst_port] - 1];
   const bool empty = buf.len == 0 || buf.data == nullptr;
 
   s.queue.Begin();
   // A stream-covered packet: skip the scan unless a tcp-pkt rule could use it (its
   // bytes were, or will be, scanned once on the stream).
   const bool scan_payload = !empty && !(buf.stream_covered && !im.tcp_pkt_payload_rules);
-  if (g.db && scan_payload) {
-    // Hyperscan takes an unsigned length; payloads and stream windows are far smaller.
-    const auto len = static_cast<unsigned>(std::min<size_t>(buf.len, UINT_MAX));
-    if (hs_scan(g.db, reinterpret_cast<const char*>(buf.data), len, 0, s.hs, OnHsMatch,
-                &s.queue) != HS_SUCCESS) {
+  // Hyperscan takes an unsigned length; payloads and stream windows are far smaller.
+  const auto len = static_cast<unsigned>(std::min<size_t>(buf.len, UINT_MAX));
+  for (const GroupDb* db : {&g, port_db}) {
+    if (!db || !db->db || !scan_payload) continue;
+    if (hs_scan(db->db, reinterpret_cast<const char*>(buf.data), len, 0, s.hs, OnHsMatch, &s.queue) !=
+        HS_SUCCESS) {
       ++s.counters.hs_errors;
     }
   }

@@ -928,3 +928,49 @@ TEST(MatcherTest, StreamCoveredPacketsLeavePayloadRulesToTheStream) {
 
 }  // namespace
 }  // namespace wardgate::rules
+
+namespace wardgate::rules {
+namespace {
+
+Rule PortRule(uint32_t sid, const std::string& dst_ports, const std::string& lit, bool both = false) {
+  RuleSet set = ParseRules("alert tcp any any " + std::string(both ? "<>" : "->") + " any " + dst_ports +
+                               " (content:\"" + lit + "\"; sid:" + std::to_string(sid) + ";)",
+                           "t.rules", LoadOptions{});
+  EXPECT_EQ(set.rules.size(), 1u) << (set.errors.empty() ? "" : set.errors[0].ToString());
+  return set.rules.empty() ? Rule{} : set.rules[0];
+}
+
+// Port groups: rules naming their destination ports sit in per-port databases; a
+// packet is scanned against the port-less rules and its own port's rules, so every
+// rule still fires exactly where its header allows, on packets and on streams.
+TEST(MatcherTest, PortGroupsFireOnlyForTheirPorts) {
+  // 1:1024 is too wide to key (kMaxKeyedPorts): it stays with the port-less rules.
+  // Filler rules make 2575, 104 and 11112 busy enough (kMinRulesPerPort) to get their
+  // own databases.
+  std::vector<Rule> rules = {PortRule(1, "2575", "HL7X"), PortRule(2, "[104,11112]", "DICM"),
+                             PortRule(3, "any", "HL7X"), PortRule(4, "1:1024", "DICM"),
+                             PortRule(5, "2575", "HL7X", true), PortRule(6, "!2575", "HL7X")};
+  for (uint32_t i = 0; i < 20; ++i) {
+    rules.push_back(PortRule(100 + i, "2575", "fill-a" + std::to_string(i)));
+    rules.push_back(PortRule(200 + i, "[104,11112]", "fill-b" + std::to_string(i)));
+  }
+  Engine e(rules);
+  auto fired = [&](uint16_t dport, const std::string& payload, bool stream = false) {
+    InspectContext ctx = TcpCtx(payload.size());
+    ctx.dst_port = dport;
+    Buffer b = stream ? Stream(payload, 0, 0) : Packet(payload);
+    std::vector<uint32_t> sids;
+    for (uint32_t idx : e.Match(ctx, b)) sids.push_back(e.rules->rules()[idx].sid);
+    return sids;
+  };
+  EXPECT_EQ(fired(2575, "..HL7X.."), (std::vector<uint32_t>{1, 3, 5}));
+  EXPECT_EQ(fired(2575, "..HL7X..", true), (std::vector<uint32_t>{1, 3, 5})) << "stream buffers too";
+  EXPECT_EQ(fired(80, "..HL7X.."), (std::vector<uint32_t>{3, 6}));
+  EXPECT_EQ(fired(104, "DICM"), (std::vector<uint32_t>{2, 4}));
+  EXPECT_EQ(fired(11112, "DICM"), (std::vector<uint32_t>{2}));
+  EXPECT_EQ(fired(1000, "DICM"), (std::vector<uint32_t>{4}));
+  EXPECT_EQ(fired(5000, "DICM"), (std::vector<uint32_t>{}));
+}
+
+}  // namespace
+}  // namespace wardgate::rules
