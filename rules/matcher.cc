@@ -20,9 +20,16 @@
 //     packet other:       ip                    minus flow:only_stream
 //     stream:             ip, tcp, tcp-stream   minus dsize, flow:no_stream, and rules
 //                                               without payload detection
-//   so one Match() runs exactly one hs_scan. An ip rule's literal is in every group;
-//   groups with the same literal set share one database (typically stream = packet
-//   tcp, and udp = icmp = other when only ip rules have literals there).
+//   Each group splits into two heads by direction (flow:to_server rules only in the
+//   to_server head, flow:to_client only in the to_client one), and in the tcp, udp
+//   and stream groups, rules naming a few busy destination ports (PortKeyed,
+//   kMinRulesPerPort) go to per-port databases. A head's port-less literals are
+//   folded into each of its port databases while they number at most
+//   kMaxFoldedLiterals, so one Match() runs one hs_scan; above that, a packet to a
+//   keyed port runs two (port-less, then its port's). An ip rule's literal is in
+//   every group; heads with the same literal set share one database (typically
+//   stream = packet tcp, the two directions of a group without flow:to_* rules, and
+//   udp = icmp = other when only ip rules have literals there).
 //
 // Match
 //   hs_scan queues rule indices (deduplicated by a per-scratch epoch array); then the
@@ -136,21 +143,29 @@ struct GroupDb {
   std::vector<uint32_t> always;  // always-candidate rule indices, ascending
 };
 
-// Port groups (Suricata's habit): within a protocol group, the literals of rules that
-// name their destination ports go into one database per set of rules sharing a port,
-// so a packet scans the port-less rules' database plus only its own port's.
-struct PortGroups {
-  std::vector<uint16_t> by_port;    // dst port -> index into dbs + 1; 0: no port rules (empty: none)
-  std::vector<GroupDb> dbs;
+// Signature group heads, per protocol group and direction (Suricata's habit): a rule
+// with flow:to_server is never scanned for on a to_client packet, and vice versa.
+// Within one, the literals of rules that name their destination ports go into one
+// database per set of rules sharing a port. When the port-less literals are few
+// enough, they are folded into every port's database too, so a packet to a keyed port
+// runs one scan; otherwise it scans the port-less database and its port's.
+struct DirectionHeads {
+  GroupDb base;                  // port-less rules (and their always-candidates)
+  std::vector<GroupDb> by_port;  // indexed like GroupHeads::port_index - 1
+  bool folded = false;           // by_port databases include base's literals
+};
+
+struct GroupHeads {
+  std::vector<uint16_t> port_index;  // dst port -> index into by_port + 1; 0: none (empty: no port rules)
+  std::array<DirectionHeads, 2> dir;  // [0] to_client, [1] to_server
 };
 
 // A rule is keyed by destination port when it names a small, plain set of them (no
 // `<>`, no exclusions); everything else stays in the protocol group's own database.
 constexpr uint32_t kMaxKeyedPorts = 16;
 // A port earns its own database only with this many rules: each database costs a
-// Hyperscan compile (milliseconds) and a second scan per packet.
+// Hyperscan compile (milliseconds).
 constexpr size_t kMinRulesPerPort = 16;
-
 // The per-scan candidate queue the Hyperscan callback writes into.
 struct CandidateQueue {
   std::vector<uint32_t> cands;  // reserved to the rule count
@@ -233,6 +248,12 @@ bool InGroup(const Rule& r, int g) {
     case kGroupIcmp: return pr == Protocol::kIp || pr == Protocol::kIcmp;
     default: return pr == Protocol::kIp;
   }
+}
+
+// Whether a rule can match in a direction (FlowMatches' to_server/to_client test).
+bool InDirection(const Rule& r, bool to_server) {
+  if (!r.flow) return true;
+  return to_server ? !r.flow->to_client : !r.flow->to_server;
 }
 
 int SelectGroup(const InspectContext& ctx, const Buffer& buf) {
@@ -330,8 +351,7 @@ int64_t FindContent(const Step& st, const uint8_t* data, int64_t from, int64_t h
 struct CompiledRules::Impl {
   std::vector<Rule> rules;
   std::vector<CompiledRule> compiled;
-  std::array<GroupDb, kNumGroups> groups;
-  std::array<PortGroups, kNumGroups> ports;
+  std::array<GroupHeads, kNumGroups> heads;
   std::vector<hs_database_t*> databases;  // distinct databases (groups with equal literal sets share)
   CompileStats stats;
   uint32_t max_ovector = 1;
@@ -713,9 +733,11 @@ bool CompileLiterals(const std::vector<Rule>& rules, const std::vector<CompiledR
 
 bool CompiledRules::BuildDatabases(std::string* error) {
   Impl& im = *impl_;
-  // Equal rule lists compile once (the tcp packet and stream groups mostly agree).
+  // Equal rule lists compile once (the tcp packet and stream groups mostly agree, and
+  // so do the two directions of a group without flow:to_* rules).
   std::map<std::vector<uint32_t>, hs_database_t*> compiled_dbs;
   auto build = [&](GroupDb& g) {
+    if (g.ids.empty()) return true;
     if (const auto it = compiled_dbs.find(g.ids); it != compiled_dbs.end()) {
       g.db = it->second;
       return true;
@@ -723,12 +745,13 @@ bool CompiledRules::BuildDatabases(std::string* error) {
     if (!CompileLiterals(im.rules, im.compiled, g, error)) return false;
     compiled_dbs.emplace(g.ids, g.db);
     im.databases.push_back(g.db);
+    ++im.stats.databases;
     size_t bytes = 0;
     if (hs_database_size(g.db, &bytes) == HS_SUCCESS) im.stats.database_bytes += bytes;
     return true;
   };
   for (int g = 0; g < kNumGroups; ++g) {
-    GroupDb& group = im.groups[g];
+    GroupHeads& heads = im.heads[g];
     // Port-keyed rules (tcp, udp and stream groups) go to their ports' databases.
     const bool keyed_group = g == kGroupTcp || g == kGroupUdp || g == kGroupStream;
     // Rules per port first, so only ports with enough rules get a database.
@@ -750,37 +773,56 @@ bool CompiledRules::BuildDatabases(std::string* error) {
       }
       return true;
     };
+    // Port -> its keyed rules (both directions); ports with equal lists share an index.
     std::map<uint16_t, std::vector<uint32_t>> port_rules;
+    std::array<std::vector<uint32_t>, 2> portless;
     for (size_t r = 0; r < im.rules.size(); ++r) {
-      if (!InGroup(im.rules[r], g)) continue;
+      const Rule& rule = im.rules[r];
+      if (!InGroup(rule, g)) continue;
       const uint32_t idx = static_cast<uint32_t>(r);
-      if (im.compiled[r].prefilter < 0) {
-        group.always.push_back(idx);
-      } else if (keyable(r) && busy_ports_only(im.rules[r])) {
-        for (const PortRange& pr : im.rules[r].header.dst_ports.include) {
+      if (keyable(r) && busy_ports_only(rule)) {
+        for (const PortRange& pr : rule.header.dst_ports.include) {
           for (uint32_t port = pr.lo; port <= pr.hi; ++port) port_rules[uint16_t(port)].push_back(idx);
         }
-      } else {
-        group.ids.push_back(idx);
+        continue;
+      }
+      for (int d = 0; d < 2; ++d) {
+        if (!InDirection(rule, d == 1)) continue;
+        (im.compiled[r].prefilter < 0 ? heads.dir[d].base.always : portless[d]).push_back(idx);
       }
     }
+    std::map<std::vector<uint32_t>, uint16_t> by_rules;
+    std::vector<const std::vector<uint32_t>*> port_sets;  // by_port index - 1 -> rules (keys of by_rules)
     if (!port_rules.empty()) {
-      PortGroups& pg = im.ports[g];
-      pg.by_port.assign(65536, 0);
-      std::map<std::vector<uint32_t>, uint16_t> by_rules;  // ports with the same rules share a db
-      for (auto& [port, ids] : port_rules) {
-        auto [it, inserted] = by_rules.emplace(ids, uint16_t(pg.dbs.size() + 1));
-        if (inserted) {
-          GroupDb db;
-          db.ids = ids;
-          if (!build(db)) return false;
-          pg.dbs.push_back(std::move(db));
-        }
-        pg.by_port[port] = it->second;
+      heads.port_index.assign(65536, 0);
+      for (const auto& [port, ids] : port_rules) {
+        auto [it, inserted] = by_rules.emplace(ids, uint16_t(port_sets.size() + 1));
+        if (inserted) port_sets.push_back(&it->first);
+        heads.port_index[port] = it->second;
       }
     }
-    if (group.ids.empty()) continue;
-    if (!build(group)) return false;
+    for (int d = 0; d < 2; ++d) {
+      DirectionHeads& dh = heads.dir[d];
+      dh.base.ids = portless[d];
+      if (!build(dh.base)) return false;
+      dh.folded = portless[d].size() <= CompiledRules::kMaxFoldedLiterals;
+      for (const std::vector<uint32_t>* set : port_sets) {
+        GroupDb db;
+        for (uint32_t r : *set) {
+          if (InDirection(im.rules[r], d == 1)) db.ids.push_back(r);
+        }
+        if (dh.folded && !db.ids.empty()) {
+          std::vector<uint32_t> merged;
+          std::merge(db.ids.begin(), db.ids.end(), portless[d].begin(), portless[d].end(),
+                     std::back_inserter(merged));
+          db.ids = std::move(merged);
+        }
+        // A folded port whose rules are all of the other direction scans base instead.
+        if (dh.folded && db.ids.empty()) db.ids = portless[d];
+        if (!build(db)) return false;
+        dh.by_port.push_back(std::move(db));
+      }
+    }
   }
   return true;
 }
@@ -827,11 +869,11 @@ void CompiledRules::Match(MatchScratch& scratch, const InspectContext& ctx, cons
     return;
   }
   const Impl& im = *impl_;
-  const int gi = SelectGroup(ctx, buf);
-  const GroupDb& g = im.groups[gi];
-  const PortGroups& pg = im.ports[gi];
-  const GroupDb* port_db =
-      pg.by_port.empty() || pg.by_port[ctx.dst_port] == 0 ? nullptr : &pg.dbs[pg.by_port[ctx.dst_port] - 1];
+  const GroupHeads& heads = im.heads[SelectGroup(ctx, buf)];
+  const DirectionHeads& dh = heads.dir[ctx.to_server ? 1 : 0];
+  const uint16_t port = heads.port_index.empty() ? 0 : heads.port_index[ctx.dst_port];
+  const GroupDb* port_db = port ? &dh.by_port[port - 1] : nullptr;
+  const GroupDb* scans[2] = {port_db && dh.folded ? port_db : &dh.base, port_db && !dh.folded ? port_db : nullptr};
   const bool empty = buf.len == 0 || buf.data == nullptr;
 
   s.queue.Begin();
@@ -840,14 +882,14 @@ void CompiledRules::Match(MatchScratch& scratch, const InspectContext& ctx, cons
   const bool scan_payload = !empty && !(buf.stream_covered && !im.tcp_pkt_payload_rules);
   // Hyperscan takes an unsigned length; payloads and stream windows are far smaller.
   const auto len = static_cast<unsigned>(std::min<size_t>(buf.len, UINT_MAX));
-  for (const GroupDb* db : {&g, port_db}) {
+  for (const GroupDb* db : scans) {
     if (!db || !db->db || !scan_payload) continue;
     if (hs_scan(db->db, reinterpret_cast<const char*>(buf.data), len, 0, s.hs, OnHsMatch, &s.queue) !=
         HS_SUCCESS) {
       ++s.counters.hs_errors;
     }
   }
-  for (uint32_t r : g.always) {
+  for (uint32_t r : dh.base.always) {
     if (empty && !im.compiled[r].steps.empty()) continue;  // payload rules need a payload
     s.queue.Add(r);
   }

@@ -33,7 +33,7 @@ check_out() {  # check_out WANT_EXIT PATTERN CMD...: exit code and a line in std
 }
 check "rules check: a good file passes with a summary" check_out 0 "3 rule\(s\) loaded of 3" "$WARDCTL" rules check "$WORK/good.rules"
 check "rules check: summary counts rules by action" check_out 0 "by action:  alert 1  drop 1  pass 1" "$WARDCTL" rules check "$WORK/good.rules"
-check "rules check: summary reports compile time and database size" check_out 0 "database [0-9]+ bytes, [0-9.]+ ms" "$WARDCTL" rules check "$WORK/good.rules"
+check "rules check: summary reports compile time and database size" check_out 0 "[0-9]+ database\(s\) of [0-9]+ bytes, [0-9.]+ ms" "$WARDCTL" rules check "$WORK/good.rules"
 check "rules check: unknown keyword as file:line: sid N: keyword" check_out 1 "bad.rules:2: sid 11: contnet:" "$WARDCTL" rules check "$WORK/bad.rules"
 check "rules check: depth smaller than content" check_out 1 "bad.rules:3: sid 12: depth:" "$WARDCTL" rules check "$WORK/bad.rules"
 check "rules check: pcre PCRE2 refuses" check_out 1 "bad.rules:4: sid 13: pcre" "$WARDCTL" rules check "$WORK/bad.rules"

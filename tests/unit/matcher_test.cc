@@ -941,9 +941,12 @@ Rule PortRule(uint32_t sid, const std::string& dst_ports, const std::string& lit
 }
 
 // Port groups: rules naming their destination ports sit in per-port databases; a
-// packet is scanned against the port-less rules and its own port's rules, so every
-// rule still fires exactly where its header allows, on packets and on streams.
-TEST(MatcherTest, PortGroupsFireOnlyForTheirPorts) {
+// packet is scanned against the port-less rules and its own port's rules (one folded
+// database, or two scans when the port-less set is too large to fold), so every rule
+// still fires exactly where its header allows, on packets and on streams.
+class PortGroupsTest : public ::testing::TestWithParam<size_t> {};
+
+TEST_P(PortGroupsTest, FireOnlyForTheirPorts) {
   // 1:1024 is too wide to key (kMaxKeyedPorts): it stays with the port-less rules.
   // Filler rules make 2575, 104 and 11112 busy enough (kMinRulesPerPort) to get their
   // own databases.
@@ -954,6 +957,7 @@ TEST(MatcherTest, PortGroupsFireOnlyForTheirPorts) {
     rules.push_back(PortRule(100 + i, "2575", "fill-a" + std::to_string(i)));
     rules.push_back(PortRule(200 + i, "[104,11112]", "fill-b" + std::to_string(i)));
   }
+  for (uint32_t i = 0; i < GetParam(); ++i) rules.push_back(PortRule(1000 + i, "any", "portless" + std::to_string(i)));
   Engine e(rules);
   auto fired = [&](uint16_t dport, const std::string& payload, bool stream = false) {
     InspectContext ctx = TcpCtx(payload.size());
@@ -970,6 +974,40 @@ TEST(MatcherTest, PortGroupsFireOnlyForTheirPorts) {
   EXPECT_EQ(fired(11112, "DICM"), (std::vector<uint32_t>{2}));
   EXPECT_EQ(fired(1000, "DICM"), (std::vector<uint32_t>{4}));
   EXPECT_EQ(fired(5000, "DICM"), (std::vector<uint32_t>{}));
+  if (GetParam() > 0) {
+    EXPECT_EQ(fired(2575, "portless7 HL7X"), (std::vector<uint32_t>{1, 3, 5, 1007}));
+    EXPECT_EQ(fired(104, "portless0"), (std::vector<uint32_t>{1000}));
+  }
+  // The prefilter itself is keyed: a port-104 literal is no candidate on port 2575.
+  const uint64_t before = e.scratch->counters().candidates;
+  EXPECT_EQ(fired(2575, "fill-b3"), (std::vector<uint32_t>{}));
+  EXPECT_EQ(e.scratch->counters().candidates, before);
+}
+
+// 0: the port-less literals fold into each port's database; above the limit: two scans.
+INSTANTIATE_TEST_SUITE_P(FoldedAndNot, PortGroupsTest,
+                         ::testing::Values(size_t{0}, size_t{8}, CompiledRules::kMaxFoldedLiterals + 1));
+
+// Group heads per direction: a flow:to_client rule's literal is not even a candidate
+// on a to_server packet (and the reverse), while direction-less rules are in both.
+TEST(MatcherTest, DirectionHeadsKeepEachDirectionsRules) {
+  const std::vector<Rule> rules = {MakeRule(1, "flow:to_server; content:\"USER\";"),
+                                   MakeRule(2, "flow:to_client; content:\"230 \";"),
+                                   MakeRule(3, "content:\"both\";")};
+  Engine e(rules);
+  auto run = [&](bool to_server, const std::string& payload) {
+    InspectContext ctx = TcpCtx(payload.size());
+    ctx.to_server = to_server;
+    std::vector<uint32_t> sids;
+    for (uint32_t idx : e.Match(ctx, Packet(payload))) sids.push_back(e.rules->rules()[idx].sid);
+    return sids;
+  };
+  EXPECT_EQ(run(true, "USER 230 both"), (std::vector<uint32_t>{1, 3}));
+  EXPECT_EQ(run(false, "USER 230 both"), (std::vector<uint32_t>{2, 3}));
+  const uint64_t before = e.scratch->counters().candidates;
+  EXPECT_TRUE(run(true, "230 ok").empty());
+  EXPECT_TRUE(run(false, "USER x").empty());
+  EXPECT_EQ(e.scratch->counters().candidates, before) << "the other direction's literals were scanned for";
 }
 
 }  // namespace
