@@ -127,19 +127,28 @@ struct Packet {
 int main(int argc, char** argv) {
   uint32_t nflows = 100000;
   double seconds = 5;
+  bool hugepages = false;
   std::vector<std::string> rule_files;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--flows" && i + 1 < argc) nflows = uint32_t(std::stoul(argv[++i]));
     else if (a == "--seconds" && i + 1 < argc) seconds = std::stod(argv[++i]);
+    else if (a == "--hugepages") hugepages = true;
     else if (a == "--rules") {
       while (i + 1 < argc && argv[i + 1][0] != '-') rule_files.push_back(argv[++i]);
     }
   }
   const std::string prefix = "wg-pipebench-" + std::to_string(getpid());
-  const char* eal_argv[] = {"pipeline_bench", "-l", "0", "--no-huge", "-m", "1024", "--no-shconf", "--no-pci",
-                            "--file-prefix", prefix.c_str(), "--log-level", "lib.eal:error"};
-  if (rte_eal_init(int(std::size(eal_argv)), const_cast<char**>(eal_argv)) < 0) return 1;
+  // --hugepages: mbufs in 2 MiB pages as the deployed dataplane has them (needs
+  // deploy/hugepages.sh); by default ordinary memory, so the bench runs anywhere.
+  std::vector<const char*> eal_argv = {"pipeline_bench", "-l", "0", "--no-pci", "--file-prefix", prefix.c_str(),
+                                       "--log-level", "lib.eal:error"};
+  if (hugepages) {
+    eal_argv.insert(eal_argv.end(), {"--in-memory", "-m", "256"});
+  } else {
+    eal_argv.insert(eal_argv.end(), {"--no-huge", "-m", "1024", "--no-shconf"});
+  }
+  if (rte_eal_init(int(eal_argv.size()), const_cast<char**>(eal_argv.data())) < 0) return 1;
   rte_mempool* pool = rte_pktmbuf_pool_create("pb_pool", 16383, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
 
   config::Config cfg = config::OfflineDefaults();
@@ -265,12 +274,13 @@ int main(int argc, char** argv) {
         "{\"rules\":\"%s\",\"rules_loaded\":%d,\"flows\":%u,\"flows_in_table\":%u,\"packets\":%llu,"
         "\"mpps\":%.2f,\"gbit_per_s\":%.2f,\"ns_per_packet\":%.1f,\"avg_frame_bytes\":%.0f,"
         "\"load_compile_ms\":%.1f,\"publish_ms\":%.2f,\"db_bytes\":%zu,\"rss_peak_mb_rules\":%.1f,"
-        "\"rss_peak_mb_with_flows\":%.1f,\"stream_bytes\":%llu,\"alerts\":%llu,\"evictions\":%llu}\n",
+        "\"rss_peak_mb_with_flows\":%.1f,\"stream_bytes\":%llu,\"alerts\":%llu,\"evictions\":%llu,\"mbufs_in_hugepages\":%s}\n",
         set.name.c_str(), loaded.rules_loaded, nflows, flows->size(), static_cast<unsigned long long>(packets),
         packets / elapsed / 1e6, bytes * 8 / elapsed / 1e9, elapsed * 1e9 / packets, double(bytes) / packets,
         load_ms, publish_ms, loaded.compiled->stats().database_bytes, (PeakRssKb() - rss0) / 1024.0,
         rss_flows / 1024.0, static_cast<unsigned long long>(counters->stream_bytes.Load()),
-        static_cast<unsigned long long>(ring.pushed()), static_cast<unsigned long long>(counters->flow_evictions.Load()));
+        static_cast<unsigned long long>(ring.pushed()), static_cast<unsigned long long>(counters->flow_evictions.Load()),
+        hugepages ? "true" : "false");
     for (auto& p : pkts) rte_pktmbuf_free(p.m);
   }
   rte_mempool_free(pool);

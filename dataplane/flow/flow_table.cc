@@ -107,12 +107,12 @@ FlowTable::FlowTable(const FlowTableConfig& config, stream::Reassembler* streams
   const uint64_t n_buckets = std::bit_ceil(want);
   bucket_mask_ = uint32_t(n_buckets - 1);
   bucket_bits_ = uint32_t(std::countr_zero(n_buckets));
-  flows_.reset(new Flow[capacity_]());
-  free_.reset(new uint32_t[capacity_]);
+  flows_ = memory::HugeArray<Flow>(capacity_);
+  free_ = memory::HugeArray<uint32_t>(capacity_);
   // Free stack popped from the end: low indices first, so a lightly loaded table stays dense.
   for (uint32_t i = 0; i < capacity_; ++i) free_[i] = capacity_ - 1 - i;
   n_free_ = capacity_;
-  buckets_.reset(new Bucket[n_buckets]);
+  buckets_ = memory::HugeArray<Bucket>(n_buckets);
   for (uint64_t b = 0; b < n_buckets; ++b) {
     for (uint32_t s = 0; s < kBucketSlots; ++s) {
       buckets_[b].sig[s] = 0;

@@ -16,6 +16,7 @@
 #include <memory>
 #include <string_view>
 
+#include "dataplane/memory/huge_array.h"
 #include "dataplane/parse/packet.h"
 #include "dataplane/stream/tcp_stream.h"
 
@@ -276,9 +277,9 @@ class FlowTable {
   uint64_t next_counter_;
   uint64_t timeout_ns_[6];
   uint64_t seed_[4];
-  std::unique_ptr<Flow[]> flows_;
-  std::unique_ptr<uint32_t[]> free_;
-  std::unique_ptr<Bucket[]> buckets_;
+  memory::HugeArray<Flow> flows_;
+  memory::HugeArray<uint32_t> free_;
+  memory::HugeArray<Bucket> buckets_;
   stream::Reassembler* streams_;
   EndFn end_fn_ = nullptr;
   void* end_ctx_ = nullptr;

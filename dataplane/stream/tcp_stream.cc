@@ -21,8 +21,8 @@ SegmentPool::SegmentPool(uint32_t capacity, uint32_t chunk_bytes)
     : capacity_(capacity),
       chunk_bytes_(chunk_bytes),
       available_(capacity),
-      headers_(new Header[capacity]),
-      data_(new uint8_t[size_t(capacity) * chunk_bytes]()) {  // () touches every page now
+      headers_(capacity),
+      data_(size_t(capacity) * chunk_bytes) {
   for (uint32_t i = 0; i < capacity; ++i) {
     headers_[i] = Header{0, i + 1 < capacity ? i + 1 : kNil, kNil, 0};
   }
@@ -48,8 +48,8 @@ WindowPool::WindowPool(uint32_t capacity, uint32_t window_bytes)
     : capacity_(capacity),
       bytes_(window_bytes),
       available_(capacity),
-      next_(new uint32_t[capacity]),
-      data_(new uint8_t[size_t(capacity) * window_bytes]()) {
+      next_(capacity),
+      data_(size_t(capacity) * window_bytes) {
   for (uint32_t i = 0; i < capacity; ++i) next_[i] = i + 1 < capacity ? i + 1 : kNil;
   free_ = capacity ? 0 : kNil;
 }

@@ -22,6 +22,8 @@
 #include <memory>
 #include <span>
 
+#include "dataplane/memory/huge_array.h"
+
 namespace wardgate::stream {
 
 inline constexpr uint32_t kNil = 0xffffffffu;
@@ -90,8 +92,8 @@ class SegmentPool {
   uint32_t chunk_bytes_;
   uint32_t available_;
   uint32_t free_ = kNil;
-  std::unique_ptr<Header[]> headers_;
-  std::unique_ptr<uint8_t[]> data_;
+  memory::HugeArray<Header> headers_;
+  memory::HugeArray<uint8_t> data_;
 };
 
 // Fixed-capacity pool of W-byte windows (the last inspected bytes of a stream).
@@ -110,8 +112,8 @@ class WindowPool {
   uint32_t bytes_;
   uint32_t available_;
   uint32_t free_ = kNil;
-  std::unique_ptr<uint32_t[]> next_;
-  std::unique_ptr<uint8_t[]> data_;
+  memory::HugeArray<uint32_t> next_;
+  memory::HugeArray<uint8_t> data_;
 };
 
 // Per-worker reassembly state: configuration, both pools, the delivery scratch buffer
