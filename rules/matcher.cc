@@ -5,11 +5,13 @@
 //   fast_pattern, else the longest non-negated content (first on ties), as Suricata
 //   picks it. The literal goes to Hyperscan (hs_compile_lit_multi, so any byte works)
 //   with pattern id = rule index, HS_FLAG_SINGLEMATCH, and HS_FLAG_CASELESS for nocase.
-//   Rules without one (only pcre / negated content / isdataat / dsize / header) are
-//   "always candidates" of every group they belong to, counted in stats(). (Giving
-//   Hyperscan their pcre in HS_FLAG_PREFILTER mode was tried: ~6% fewer instructions
-//   per buffer on the benchmark mix, more on HL7, and it makes every scan pay for
-//   arbitrary user regexes regardless of the rule's ports: not done.)
+//   A rule without one whose first pcre is plain (not negated, not /R, /A or /x, not
+//   matching empty data) gives Hyperscan that pcre in HS_FLAG_PREFILTER mode: an
+//   automaton that matches a superset of the pcre, without backtracking; PCRE2 then
+//   confirms the match with its exact semantics. A database with such a pcre is
+//   compiled as regexes (hs_compile_multi, its literals as \xNN escapes). The rest
+//   (negated content / isdataat / dsize / header only, or a pcre Hyperscan cannot
+//   take) are "always candidates" of every group they belong to, counted in stats().
 //
 //   Groups, one block-mode database and one always-candidate list each, chosen per
 //   Match() call from the buffer kind and ctx.ip_proto (Suricata's per-protocol
@@ -64,6 +66,7 @@
 #include <map>
 #include <chrono>
 #include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <string_view>
 
@@ -133,7 +136,9 @@ struct Step {
 
 struct CompiledRule {
   std::vector<Step> steps;
-  int prefilter = -1;        // index into rule.detects, -1: always candidate
+  int prefilter = -1;        // index into rule.detects of the literal or pcre Hyperscan scans for, -1: none
+  bool prefilter_is_pcre = false;
+  unsigned pcre_hs_flags = 0;  // Hyperscan flags for that pcre
   bool header_any = false;   // addresses and ports all `any`: skip the header check
 };
 
@@ -524,6 +529,37 @@ class Chain {
   bool limit_hit_ = false;
 };
 
+// Hyperscan flags to prefilter for a pcre (a superset of its matches, confirmed by
+// PCRE2 afterwards); false when it cannot: negated, relative (/R: where it applies
+// depends on the previous match), anchored (/A) or extended (/x) forms, patterns
+// Hyperscan cannot parse even approximately, and patterns that match empty data.
+// /G (ungreedy) and /E (dollar end-only) do not change whether a pattern matches
+// somewhere, so they are fine.
+bool PcrePrefilterFlags(const Pcre& p, unsigned* flags) {
+  if (p.negated || p.relative || p.pattern.find('\0') != std::string::npos) return false;
+  unsigned f = HS_FLAG_PREFILTER | HS_FLAG_SINGLEMATCH;
+  for (char c : p.flags) {
+    switch (c) {
+      case 'i': f |= HS_FLAG_CASELESS; break;
+      case 's': f |= HS_FLAG_DOTALL; break;
+      case 'm': f |= HS_FLAG_MULTILINE; break;
+      case 'G': case 'E': case 'B': case 'O': break;
+      default: return false;  // R, A, x
+    }
+  }
+  hs_expr_info_t* info = nullptr;
+  hs_compile_error_t* err = nullptr;
+  if (hs_expression_info(p.pattern.c_str(), f, &info, &err) != HS_SUCCESS) {
+    hs_free_compile_error(err);
+    return false;
+  }
+  const bool empty = info->min_width == 0;
+  std::free(info);  // allocated with Hyperscan's default allocator (malloc)
+  if (empty) return false;
+  *flags = f;
+  return true;
+}
+
 // Compiles one rule's chain; false with *error (file:line: sid N: keyword: message).
 bool CompileChain(const Rule& rule, CompiledRule* out, uint32_t* max_ovector, std::string* error) {
   out->steps.resize(rule.detects.size());
@@ -632,6 +668,18 @@ bool CompileChain(const Rule& rule, CompiledRule* out, uint32_t* max_ovector, st
     }
   }
   out->prefilter = best;
+  // No literal: a plain pcre Hyperscan can approximate becomes the prefilter.
+  for (size_t i = 0; best < 0 && i < rule.detects.size(); ++i) {
+    const Detect& d = rule.detects[i];
+    if (d.kind != Detect::Kind::kPcre) continue;
+    unsigned flags = 0;
+    if (PcrePrefilterFlags(d.pcre, &flags)) {
+      out->prefilter = static_cast<int>(i);
+      out->prefilter_is_pcre = true;
+      out->pcre_hs_flags = flags;
+    }
+    break;  // only the first pcre: later ones may be relative to it
+  }
   const Header& h = rule.header;
   out->header_any = AddressAny(h.src) && AddressAny(h.dst) && PortsAny(h.src_ports) &&
                     PortsAny(h.dst_ports);
@@ -682,6 +730,7 @@ std::unique_ptr<CompiledRules> CompiledRules::Compile(const RuleSet& set, std::s
   im.stats.rules = im.rules.size();
   for (const CompiledRule& cr : im.compiled) {
     ++(cr.prefilter < 0 ? im.stats.always_candidates : im.stats.prefilter_patterns);
+    im.stats.pcre_prefilters += cr.prefilter_is_pcre;
   }
   im.stats.compile_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -699,30 +748,54 @@ bool PortKeyed(const Rule& r) {
   return n <= kMaxKeyedPorts;
 }
 
-// Compiles `group.ids`' prefilter literals into group.db; false with *error on failure.
-bool CompileLiterals(const std::vector<Rule>& rules, const std::vector<CompiledRule>& compiled, GroupDb& group,
+// Compiles `group.ids`' prefilter patterns into group.db; false with *error on
+// failure. Literals only: hs_compile_lit_multi (any byte, fast to compile). With
+// pcre prefilters: one regex database, the literals written as \xNN escapes.
+bool CompilePatterns(const std::vector<Rule>& rules, const std::vector<CompiledRule>& compiled, GroupDb& group,
                      std::string* error) {
+  bool regex = false;
+  for (uint32_t r : group.ids) regex |= compiled[r].prefilter_is_pcre;
+  std::vector<std::string> escaped;  // regex mode: owns the patterns exprs point to
+  if (regex) escaped.reserve(group.ids.size());
   std::vector<const char*> exprs;
   std::vector<size_t> lens;
   std::vector<unsigned> flags;
   for (uint32_t r : group.ids) {
-    const Content& c = rules[r].detects[compiled[r].prefilter].content;
-    exprs.push_back(c.bytes.data());
-    lens.push_back(c.bytes.size());
-    flags.push_back(HS_FLAG_SINGLEMATCH | (c.nocase ? HS_FLAG_CASELESS : 0u));
+    const CompiledRule& cr = compiled[r];
+    const Detect& d = rules[r].detects[cr.prefilter];
+    if (cr.prefilter_is_pcre) {
+      exprs.push_back(d.pcre.pattern.c_str());
+      flags.push_back(cr.pcre_hs_flags);
+      continue;
+    }
+    const Content& c = d.content;
+    const unsigned f = HS_FLAG_SINGLEMATCH | (c.nocase ? HS_FLAG_CASELESS : 0u);
+    if (regex) {
+      std::string& e = escaped.emplace_back();
+      static const char kHex[] = "0123456789abcdef";
+      for (unsigned char ch : c.bytes) e += {'\\', 'x', kHex[ch >> 4], kHex[ch & 15]};
+      exprs.push_back(e.c_str());
+    } else {
+      exprs.push_back(c.bytes.data());
+      lens.push_back(c.bytes.size());
+    }
+    flags.push_back(f);
   }
   const std::vector<unsigned> ids(group.ids.begin(), group.ids.end());
   hs_compile_error_t* cerr = nullptr;
-  const hs_error_t rc = hs_compile_lit_multi(exprs.data(), flags.data(), ids.data(), lens.data(),
-                                             static_cast<unsigned>(exprs.size()), HS_MODE_BLOCK, nullptr,
-                                             &group.db, &cerr);
+  const auto n = static_cast<unsigned>(exprs.size());
+  const hs_error_t rc =
+      regex ? hs_compile_multi(exprs.data(), flags.data(), ids.data(), n, HS_MODE_BLOCK, nullptr, &group.db, &cerr)
+            : hs_compile_lit_multi(exprs.data(), flags.data(), ids.data(), lens.data(), n, HS_MODE_BLOCK, nullptr,
+                                   &group.db, &cerr);
   if (rc == HS_SUCCESS) return true;
   group.db = nullptr;
   const std::string msg = cerr && cerr->message ? cerr->message : "compile failed";
   const int at = cerr ? cerr->expression : -1;
   hs_free_compile_error(cerr);
   if (at >= 0 && static_cast<size_t>(at) < ids.size()) {
-    *error = Where(rules[ids[at]], "content") + "hyperscan: " + msg;
+    const uint32_t r = ids[at];
+    *error = Where(rules[r], compiled[r].prefilter_is_pcre ? "pcre" : "content") + "hyperscan: " + msg;
   } else {
     *error = "hyperscan: " + msg;
   }
@@ -742,7 +815,7 @@ bool CompiledRules::BuildDatabases(std::string* error) {
       g.db = it->second;
       return true;
     }
-    if (!CompileLiterals(im.rules, im.compiled, g, error)) return false;
+    if (!CompilePatterns(im.rules, im.compiled, g, error)) return false;
     compiled_dbs.emplace(g.ids, g.db);
     im.databases.push_back(g.db);
     ++im.stats.databases;
@@ -757,7 +830,7 @@ bool CompiledRules::BuildDatabases(std::string* error) {
     // Rules per port first, so only ports with enough rules get a database.
     std::map<uint16_t, size_t> per_port;
     auto keyable = [&](size_t r) {
-      return keyed_group && im.compiled[r].prefilter >= 0 && InGroup(im.rules[r], g) && PortKeyed(im.rules[r]);
+      return keyed_group && im.compiled[r].prefilter >= 0 && !im.compiled[r].prefilter_is_pcre && InGroup(im.rules[r], g) && PortKeyed(im.rules[r]);
     };
     for (size_t r = 0; r < im.rules.size(); ++r) {
       if (!keyable(r)) continue;

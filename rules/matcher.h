@@ -85,8 +85,9 @@ class MatchScratch {
 
 struct CompileStats {
   size_t rules = 0;
-  size_t prefilter_patterns = 0;   // rules with a literal in Hyperscan (once, however many groups)
-  size_t always_candidates = 0;    // rules without a usable literal (checked every time)
+  size_t prefilter_patterns = 0;   // rules with a pattern in Hyperscan (once, however many groups)
+  size_t pcre_prefilters = 0;      // of those, rules whose pattern is their pcre (no usable literal)
+  size_t always_candidates = 0;    // rules with neither (checked every time)
   size_t databases = 0;            // distinct Hyperscan databases (group heads with equal literal sets share)
   size_t database_bytes = 0;
   double compile_ms = 0;
@@ -114,9 +115,10 @@ class CompiledRules {
   const std::vector<Rule>& rules() const;
   const CompileStats& stats() const;
 
-  // The index into rules()[rule].detects of the content given to Hyperscan for that
-  // rule (fast_pattern, else the longest non-negated content, first on ties), or -1
-  // for an always-candidate rule. For wardctl explanations and tests.
+  // The index into rules()[rule].detects of the pattern given to Hyperscan for that
+  // rule (fast_pattern, else the longest non-negated content, first on ties; without
+  // one, the first pcre if Hyperscan can prefilter for it), or -1 for an
+  // always-candidate rule. For wardctl explanations and tests.
   int prefilter_detect(uint32_t rule) const;
 
   static constexpr int kMaxVerifySteps = 1000;

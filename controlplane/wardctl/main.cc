@@ -100,8 +100,10 @@ int RulesCheck(const std::vector<std::string>& files, bool lenient, const std::m
   }
   if (compiled) {
     const auto& st = compiled->stats();
-    std::printf("compiled: %zu prefilter pattern(s), %zu rule(s) without a literal, %zu database(s) of %zu bytes, %.1f ms\n",
-                st.prefilter_patterns, st.always_candidates, st.databases, st.database_bytes, st.compile_ms);
+    std::printf("compiled: %zu prefilter pattern(s) (%zu of them pcre), %zu rule(s) checked on every packet, "
+                "%zu database(s) of %zu bytes, %.1f ms\n",
+                st.prefilter_patterns, st.pcre_prefilters, st.always_candidates, st.databases, st.database_bytes,
+                st.compile_ms);
   }
   const bool failed = !compile_error.empty() || (!set.errors.empty() && !lenient) || !compiled;
   return failed ? kExitFailure : kExitOk;

@@ -391,12 +391,16 @@ INSTANTIATE_TEST_SUITE_P(Pcre, ChainTest, ::testing::ValuesIn(kPcreCases),
 TEST(MatcherTest, PcreMatchLimitIsNoMatch) {
   // Catastrophic backtracking: PCRE2 stops at the match limit (Suricata's 3500);
   // the rule does not fire, the error is counted, and a negated pcre does not fire
-  // either (Suricata treats a pcre error as no match in both cases).
-  Engine e({MakeRule(1, R"(pcre:"/^(a+)+$/")"), MakeRule(2, R"(content:"a"; pcre:!"/^(a+)+$/")")});
+  // either (Suricata treats a pcre error as no match in both cases). A pcre-only rule
+  // is prefiltered by Hyperscan's automaton, which does not backtrack: PCRE2 never
+  // runs on this payload for it.
+  Engine e({MakeRule(1, R"(content:"a"; pcre:"/^(a+)+$/")"), MakeRule(2, R"(content:"a"; pcre:!"/^(a+)+$/")"),
+            MakeRule(3, R"(pcre:"/^(a+)+$/")")});
+  ASSERT_EQ(e.rules->prefilter_detect(2), 0);
   const std::string evil = std::string(40, 'a') + "b";
   EXPECT_TRUE(e.MatchPacket(evil).empty());
   EXPECT_EQ(e.scratch->counters().pcre_errors, 2u);
-  EXPECT_EQ(e.MatchPacket("aaaa"), std::vector<uint32_t>{0});
+  EXPECT_EQ(e.MatchPacket("aaaa"), (std::vector<uint32_t>{0, 2}));
 }
 
 TEST(MatcherTest, BacktrackingIsBounded) {
@@ -579,17 +583,18 @@ TEST(MatcherTest, FastPatternChoice) {
   EXPECT_EQ(c->prefilter_detect(1), 0);
   EXPECT_EQ(c->prefilter_detect(2), 0);
   EXPECT_EQ(c->prefilter_detect(3), 1);
-  EXPECT_EQ(c->prefilter_detect(4), -1);  // pcre only: always candidate
+  EXPECT_EQ(c->prefilter_detect(4), 0);  // pcre only: Hyperscan prefilters for the pcre
   EXPECT_EQ(c->prefilter_detect(5), -1);
   EXPECT_EQ(c->prefilter_detect(6), -1);
   EXPECT_EQ(c->prefilter_detect(7), 0);
   EXPECT_EQ(c->prefilter_detect(8), 1);  // a negated fast_pattern cannot prefilter
-  EXPECT_EQ(c->prefilter_detect(9), -1);
-  EXPECT_EQ(c->prefilter_detect(10), -1);
-  EXPECT_EQ(c->prefilter_detect(11), -1);
+  EXPECT_EQ(c->prefilter_detect(9), -1);   // /a*c?/ matches empty data: no prefilter
+  EXPECT_EQ(c->prefilter_detect(10), -1);  // /R: relative to a match that is not there yet
+  EXPECT_EQ(c->prefilter_detect(11), -1);  // /x: no Hyperscan flag for it
   EXPECT_EQ(c->stats().rules, 12u);
-  EXPECT_EQ(c->stats().prefilter_patterns, 6u);
-  EXPECT_EQ(c->stats().always_candidates, 6u);
+  EXPECT_EQ(c->stats().prefilter_patterns, 7u);
+  EXPECT_EQ(c->stats().pcre_prefilters, 1u);
+  EXPECT_EQ(c->stats().always_candidates, 5u);
   EXPECT_GT(c->stats().database_bytes, 0u);
   EXPECT_GE(c->stats().compile_ms, 0.0);
 
@@ -718,8 +723,9 @@ TEST(MatcherTest, HundredsOfSyntheticRules) {
   Engine e(rules);
   ASSERT_TRUE(e.rules);
   EXPECT_EQ(e.rules->stats().rules, 620u);
-  EXPECT_EQ(e.rules->stats().prefilter_patterns, 600u);
-  EXPECT_EQ(e.rules->stats().always_candidates, 20u);
+  EXPECT_EQ(e.rules->stats().prefilter_patterns, 620u);
+  EXPECT_EQ(e.rules->stats().pcre_prefilters, 20u);
+  EXPECT_EQ(e.rules->stats().always_candidates, 0u);
   // sig0001 nocase; sig0002 needs ":" right after; sig0003 needs ":NN"; 0100 plain.
   EXPECT_EQ(e.MatchPacket("SIG0001 sig0002: sig0003:42 sig0007 sig0100 sig0006"),
             (std::vector<uint32_t>{1, 2, 3, 100}));
