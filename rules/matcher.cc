@@ -450,6 +450,9 @@ class Chain {
       case Detect::Kind::kContent: return RunContent(i, st, prev);
       case Detect::Kind::kPcre: return RunPcre(i, st, prev);
       case Detect::Kind::kIsDataAt: return RunIsDataAt(i, st, prev);
+      case Detect::Kind::kByteTest:
+      case Detect::Kind::kByteJump:
+      case Detect::Kind::kByteExtract: return 0;  // not produced by the parser yet
     }
     return 0;
   }
@@ -629,6 +632,11 @@ bool CompileChain(const Rule& rule, CompiledRule* out, uint32_t* max_ovector, st
         st.anchored = (options & PCRE2_ANCHORED) != 0;
         break;
       }
+      case Detect::Kind::kByteTest:
+      case Detect::Kind::kByteJump:
+      case Detect::Kind::kByteExtract:
+        *error = Where(rule, "byte_test") + "not supported yet";
+        return false;
       case Detect::Kind::kIsDataAt:
         st.negated = d.isdataat.negated;
         st.relative = d.isdataat.relative;

@@ -1342,6 +1342,30 @@ bool AddressSet::Matches(const std::array<uint8_t, 16>& addr, bool v6) const {
   return true;
 }
 
+bool NumberMatch::Matches(uint32_t v) const {
+  switch (op) {
+    case Op::kEq: return v == lo;
+    case Op::kLt: return v < lo;
+    case Op::kGt: return v > lo;
+    case Op::kLe: return v <= lo;
+    case Op::kGe: return v >= lo;
+    case Op::kNe: return v != lo;
+    case Op::kRange: return v > lo && v < hi;
+  }
+  return false;
+}
+
+bool TcpFlagsMatch::Matches(uint8_t tcp_flags) const {
+  const uint8_t f = static_cast<uint8_t>(tcp_flags & ~ignore);
+  switch (mode) {
+    case Mode::kExact: return f == flags;
+    case Mode::kAll: return (f & flags) == flags;
+    case Mode::kAny: return (f & flags) != 0;
+    case Mode::kNot: return (f & flags) == 0;
+  }
+  return false;
+}
+
 bool PortSet::Matches(uint16_t port) const {
   if (!any) {
     bool in = false;

@@ -85,19 +85,100 @@ struct IsDataAt {
   bool negated = false;
 };
 
+// A number read from the buffer by byte_test/byte_jump/byte_extract: `bytes` bytes
+// (1..10 as text with `string`, 1, 2, 3, 4 or 8 binary) at `offset` (from the buffer
+// start, or from the previous match end with `relative`).
+struct ByteRead {
+  uint8_t bytes = 1;
+  int32_t offset = 0;
+  int8_t offset_var = -1;  // byte_extract variable index for the offset, -1: the number
+  bool relative = false;
+  bool little_endian = false;
+  enum class Base : uint8_t { kBinary, kDec, kHex, kOct } base = Base::kBinary;  // `string,<base>`
+  uint64_t bitmask = 0;    // `bitmask 0x..`: AND, then shift right by its trailing zeros; 0: none
+};
+
+// `byte_test:bytes,[!]op,value,offset[,relative][,endian][,string,base][,dce][,bitmask m]`
+struct ByteTest {
+  ByteRead read;
+  enum class Op : uint8_t { kLt, kGt, kLe, kGe, kEq, kAnd, kOr } op = Op::kEq;  // kAnd '&', kOr '^'
+  bool negated = false;
+  uint64_t value = 0;
+  int8_t value_var = -1;   // byte_extract variable for the value, -1: `value`
+};
+
+// `byte_jump:bytes,offset[,relative][,multiplier m][,endian][,string,base][,align]
+//  [,from_beginning|from_end][,post_offset n][,bitmask m]`: moves the match position.
+struct ByteJump {
+  ByteRead read;
+  uint32_t multiplier = 1;
+  bool align = false;            // round up to a multiple of 4
+  bool from_beginning = false;   // jump from the buffer start (else from after the bytes read)
+  bool from_end = false;         // jump from the buffer end
+  int32_t post_offset = 0;
+};
+
+// `byte_extract:bytes,offset,name[,relative][,multiplier m][,endian][,string,base]
+//  [,align a][,bitmask m]`: stores the number in a rule-local variable usable as
+// content offset/depth/distance/within and as byte_test value / byte_jump offset.
+struct ByteExtract {
+  ByteRead read;
+  uint8_t var = 0;              // index into Rule::byte_vars
+  uint32_t multiplier = 1;
+  uint8_t align = 0;            // 0, 2 or 4
+};
+
 // One step of the payload detection chain, in rule order (relative modifiers refer
 // to the step before).
 struct Detect {
-  enum class Kind : uint8_t { kContent, kPcre, kIsDataAt } kind = Kind::kContent;
+  enum class Kind : uint8_t { kContent, kPcre, kIsDataAt, kByteTest, kByteJump, kByteExtract } kind = Kind::kContent;
   Content content;
   Pcre pcre;
   IsDataAt isdataat;
+  ByteTest byte_test;
+  ByteJump byte_jump;
+  ByteExtract byte_extract;
+  // content only: byte_extract variables given instead of numbers (-1: the number)
+  int8_t offset_var = -1, depth_var = -1, distance_var = -1, within_var = -1;
 };
 
 // `dsize:N`, `dsize:<N`, `dsize:>N`, `dsize:N<>M`, `dsize:!N`.
 struct Dsize {
   enum class Op : uint8_t { kEq, kLt, kGt, kRange, kNe } op = Op::kEq;
   uint16_t lo = 0, hi = 0;  // kRange: lo < dsize < hi (Suricata: exclusive)
+};
+
+// A number comparison: `N`, `<N`, `>N`, `<=N`, `>=N`, `!N`, `N-M` / `N<>M` (exclusive
+// range, Suricata's), for itype, icode, ttl, bsize.
+struct NumberMatch {
+  enum class Op : uint8_t { kEq, kLt, kGt, kLe, kGe, kNe, kRange } op = Op::kEq;
+  uint32_t lo = 0, hi = 0;
+  bool Matches(uint32_t v) const;
+};
+
+// `flags:[modifier]FLAGS[,IGNORED]` on the TCP flags byte (F S R P A U C E; 0 none):
+// exact by default; `+` all of them set (others may be), `*` any of them, `!` none.
+struct TcpFlagsMatch {
+  enum class Mode : uint8_t { kExact, kAll, kAny, kNot } mode = Mode::kExact;
+  uint8_t flags = 0;
+  uint8_t ignore = 0;  // bits masked off before comparing
+  bool Matches(uint8_t tcp_flags) const;
+};
+
+// `flowbits:` one operation; `names` with `|` (any) or `&` (all) when several.
+struct Flowbits {
+  enum class Op : uint8_t { kSet, kIsSet, kIsNotSet, kUnset, kToggle } op = Op::kSet;
+  std::vector<std::string> names;
+  bool any = false;  // `a|b`: isset true if any is set, isnotset true if any is not set
+};
+
+// `threshold:` and `detection_filter:` (which has no type: it behaves as "fire on
+// every hit after the first `count` in `seconds`").
+struct Threshold {
+  enum class Type : uint8_t { kLimit, kThreshold, kBoth } type = Type::kThreshold;
+  enum class Track : uint8_t { kBySrc, kByDst, kByRule, kByBoth, kByFlow } track = Track::kBySrc;
+  uint32_t count = 1;
+  uint32_t seconds = 60;
 };
 
 // `flow:` options.
@@ -129,6 +210,18 @@ struct Rule {
   std::vector<Detect> detects;  // payload chain, in order
   std::optional<Dsize> dsize;
   std::optional<FlowOption> flow;
+  // Header-like packet checks.
+  std::optional<NumberMatch> itype, icode, ttl, bsize;
+  std::optional<uint16_t> icmp_id, icmp_seq;
+  std::optional<TcpFlagsMatch> tcp_flags;
+  std::optional<NumberMatch> ip_proto;  // `ip_proto:[!<>]N|name` (kEq, kNe, kLt, kGt)
+  bool sameip = false;
+  // State across packets.
+  std::vector<Flowbits> flowbits;       // in rule order; checks run before the chain, set/unset/toggle after a match
+  bool noalert = false;                 // flowbits:noalert: the rule's actions apply, no alert is logged
+  std::optional<Threshold> threshold;
+  std::optional<Threshold> detection_filter;
+  std::vector<std::string> byte_vars;   // byte_extract names, by ByteExtract::var
   // Where the rule was written, for messages.
   std::string file;
   int line = 0;
@@ -158,6 +251,9 @@ struct LoadOptions {
 
 struct RuleSet {
   std::vector<Rule> rules;
+  // Rules commented out in the file (`# alert ...` that parses): published but
+  // disabled, as suricata-update treats them; local overrides may enable them.
+  std::vector<Rule> disabled;
   std::vector<LoadError> errors;                  // rules refused (and why)
   std::map<std::string, int> skipped_by_keyword;  // lenient mode: unsupported keyword -> rules skipped
   int rules_seen = 0;                             // rule lines read (not comments/blank)

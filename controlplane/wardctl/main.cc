@@ -77,10 +77,25 @@ int RulesCheck(const std::vector<std::string>& files, bool lenient, const std::m
         }
         case r::Detect::Kind::kPcre: used["pcre"] = true; break;
         case r::Detect::Kind::kIsDataAt: used["isdataat"] = true; break;
+        case r::Detect::Kind::kByteTest: used["byte_test"] = true; break;
+        case r::Detect::Kind::kByteJump: used["byte_jump"] = true; break;
+        case r::Detect::Kind::kByteExtract: used["byte_extract"] = true; break;
       }
     }
     if (rule.flow) used["flow"] = true;
     if (rule.dsize) used["dsize"] = true;
+    if (rule.itype) used["itype"] = true;
+    if (rule.icode) used["icode"] = true;
+    if (rule.icmp_id) used["icmp_id"] = true;
+    if (rule.icmp_seq) used["icmp_seq"] = true;
+    if (rule.ttl) used["ttl"] = true;
+    if (rule.bsize) used["bsize"] = true;
+    if (rule.tcp_flags) used["flags"] = true;
+    if (rule.ip_proto) used["ip_proto"] = true;
+    if (rule.sameip) used["sameip"] = true;
+    if (!rule.flowbits.empty() || rule.noalert) used["flowbits"] = true;
+    if (rule.threshold) used["threshold"] = true;
+    if (rule.detection_filter) used["detection_filter"] = true;
     if (!rule.classtype.empty()) used["classtype"] = true;
     if (!rule.references.empty()) used["reference"] = true;
     if (!rule.metadata.empty()) used["metadata"] = true;
