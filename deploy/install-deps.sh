@@ -20,7 +20,7 @@ readonly BUILD_PACKAGES=(
   libhyperscan-dev libbpf-dev libxdp-dev
   libabsl-dev libgrpc++-dev protobuf-compiler protobuf-compiler-grpc libprotobuf-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libpcap-dev libsqlite3-dev libyaml-cpp-dev nlohmann-json3-dev libpcre2-dev
+  libpcap-dev libsqlite3-dev libyaml-cpp-dev nlohmann-json3-dev libpcre2-dev libssl-dev
 )
 # Test and run: clinical protocol peers (DICOM, HL7), packet tools, the simulated ward.
 readonly RUN_PACKAGES=(

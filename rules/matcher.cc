@@ -63,7 +63,9 @@
 #include <pcre2.h>
 
 #include <algorithm>
+#include <bit>
 #include <map>
+#include <mutex>
 #include <chrono>
 #include <climits>
 #include <cstdlib>
@@ -132,6 +134,19 @@ struct Step {
   bool anchored = false;
   // isdataat
   int64_t position = 0;
+  // byte_test / byte_jump / byte_extract
+  ByteTest byte_test;
+  ByteJump byte_jump;
+  ByteExtract byte_extract;
+  // content: byte_extract variables standing for offset/depth/distance/within (-1: none)
+  int8_t offset_var = -1, depth_var = -1, distance_var = -1, within_var = -1;
+};
+
+// One compiled flowbits operation: bit numbers from FlowbitRegistry.
+struct BitOp {
+  Flowbits::Op op = Flowbits::Op::kSet;
+  std::vector<uint16_t> bits;
+  bool any = false;
 };
 
 struct CompiledRule {
@@ -140,6 +155,10 @@ struct CompiledRule {
   bool prefilter_is_pcre = false;
   unsigned pcre_hs_flags = 0;  // Hyperscan flags for that pcre
   bool header_any = false;   // addresses and ports all `any`: skip the header check
+  bool packet_checks = false;  // itype/icode/icmp_id/icmp_seq/ttl/flags/ip_proto/sameip
+  std::vector<BitOp> bit_checks;   // isset / isnotset: must hold before the chain runs
+  std::vector<BitOp> bit_actions;  // set / unset / toggle: applied when the rule fires
+  uint64_t order = 0;  // evaluation order: flowbit rank << 32 | rule index
 };
 
 struct GroupDb {
@@ -242,7 +261,7 @@ bool InGroup(const Rule& r, int g) {
   const Protocol pr = r.header.protocol;
   if (g == kGroupStream) {
     if (pr != Protocol::kIp && pr != Protocol::kTcp && pr != Protocol::kTcpStream) return false;
-    if (r.dsize || r.detects.empty()) return false;
+    if (r.dsize || r.bsize || r.detects.empty()) return false;
     return !(r.flow && r.flow->no_stream);
   }
   if (r.flow && r.flow->only_stream) return false;
@@ -361,6 +380,7 @@ struct CompiledRules::Impl {
   CompileStats stats;
   uint32_t max_ovector = 1;
   bool any_pcre = false;
+  bool any_flowbits = false;  // candidates are sorted by CompiledRule::order
   // Some tcp-pkt rule inspects payload: only then must a stream-covered packet buffer
   // be scanned at all (otherwise its bytes are matched on the stream alone).
   bool tcp_pkt_payload_rules = false;
@@ -422,16 +442,20 @@ class Chain {
 
   // The window [lo, hi) (buffer coordinates) the content must lie in, given the
   // previous match end `prev`; false when it cannot hold the content.
+  int64_t Var(int8_t var, int64_t fixed) const { return var >= 0 ? static_cast<int64_t>(vars_[var]) : fixed; }
+
   bool Window(const Step& st, int64_t prev, int64_t* lo, int64_t* hi) const {
     const int64_t n = static_cast<int64_t>(st.bytes.size());
+    const int64_t offset = Var(st.offset_var, st.offset), depth = Var(st.depth_var, st.depth);
+    const int64_t distance = Var(st.distance_var, st.distance), within = Var(st.within_var, st.within);
     int64_t l = 0, h = len_;
     if (st.relative) {
-      const int64_t start = prev + (st.has_distance ? st.distance : 0);
+      const int64_t start = prev + (st.has_distance ? distance : 0);
       l = std::max<int64_t>(0, start);
-      if (st.has_within) h = std::min(h, start + st.within);
+      if (st.has_within) h = std::min(h, start + within);
     }
-    if (st.has_offset) l = std::max(l, st.offset - base_);
-    if (st.has_depth) h = std::min(h, (st.has_offset ? st.offset : 0) + st.depth - base_);
+    if (st.has_offset) l = std::max(l, offset - base_);
+    if (st.has_depth) h = std::min(h, (st.has_offset ? offset : 0) + depth - base_);
     if (st.startswith) h = std::min(h, n - base_);  // the match starts at stream byte 0
     if (st.endswith) {
       if (h < len_) return false;
@@ -450,11 +474,106 @@ class Chain {
       case Detect::Kind::kContent: return RunContent(i, st, prev);
       case Detect::Kind::kPcre: return RunPcre(i, st, prev);
       case Detect::Kind::kIsDataAt: return RunIsDataAt(i, st, prev);
-      case Detect::Kind::kByteTest:
-      case Detect::Kind::kByteJump:
-      case Detect::Kind::kByteExtract: return 0;  // not produced by the parser yet
+      case Detect::Kind::kByteTest: return RunByteTest(i, st, prev);
+      case Detect::Kind::kByteJump: return RunByteJump(i, st, prev);
+      case Detect::Kind::kByteExtract: return RunByteExtract(i, st, prev);
     }
     return 0;
+  }
+
+  // Where a byte_* step reads (buffer coordinates): after the previous match when
+  // relative, else from the buffer (stream) start.
+  int64_t ReadPosition(const ByteRead& r, int64_t prev) const {
+    const int64_t off = Var(r.offset_var, r.offset);
+    return r.relative ? prev + off : off - base_;
+  }
+
+  // The number a byte_* step reads at `pos`, and where its bytes end; false when they
+  // are not all in the buffer, or (string) do not start with a digit of the base.
+  bool ReadNumber(const ByteRead& r, int64_t pos, uint64_t* value, int64_t* end) const {
+    if (pos < 0 || pos + r.bytes > len_) return false;
+    const uint8_t* p = data_ + pos;
+    uint64_t v = 0;
+    int64_t used = r.bytes;
+    if (r.base == ByteRead::Base::kBinary) {
+      for (int k = 0; k < r.bytes; ++k) {
+        v = r.little_endian ? v | (uint64_t(p[k]) << (8 * k)) : (v << 8) | p[k];
+      }
+    } else {
+      // Suricata converts the bytes as text like strtoull: leading digits of the base.
+      const unsigned base = r.base == ByteRead::Base::kHex ? 16 : r.base == ByteRead::Base::kOct ? 8 : 10;
+      used = 0;
+      for (; used < r.bytes; ++used) {
+        const uint8_t c = p[used];
+        unsigned digit;
+        if (c >= '0' && c <= '9') digit = c - '0';
+        else if (c >= 'a' && c <= 'f') digit = c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F') digit = c - 'A' + 10;
+        else break;
+        if (digit >= base) break;
+        if (v > (UINT64_MAX - digit) / base) return false;
+        v = v * base + digit;
+      }
+      if (used == 0) return false;
+    }
+    if (r.bitmask) {
+      v &= r.bitmask;
+      v >>= std::countr_zero(r.bitmask);
+    }
+    *value = v;
+    *end = pos + used;
+    return true;
+  }
+
+  int RunByteTest(size_t i, const Step& st, int64_t prev) {
+    const ByteTest& t = st.byte_test;
+    uint64_t v = 0;
+    int64_t end = 0;
+    const int fail = t.read.relative ? 0 : -1;
+    if (!ReadNumber(t.read, ReadPosition(t.read, prev), &v, &end)) return fail;
+    const uint64_t want = t.value_var >= 0 ? vars_[t.value_var] : t.value;
+    bool ok = false;
+    switch (t.op) {
+      case ByteTest::Op::kLt: ok = v < want; break;
+      case ByteTest::Op::kGt: ok = v > want; break;
+      case ByteTest::Op::kLe: ok = v <= want; break;
+      case ByteTest::Op::kGe: ok = v >= want; break;
+      case ByteTest::Op::kEq: ok = v == want; break;
+      case ByteTest::Op::kAnd: ok = (v & want) != 0; break;
+      case ByteTest::Op::kOr: ok = (v ^ want) != 0; break;
+    }
+    if (t.negated) ok = !ok;
+    return ok ? Run(i + 1, prev) : fail;  // byte_test does not move the cursor
+  }
+
+  int RunByteJump(size_t i, const Step& st, int64_t prev) {
+    const ByteJump& j = st.byte_jump;
+    uint64_t v = 0;
+    int64_t end = 0;
+    const int fail = j.read.relative ? 0 : -1;
+    if (!ReadNumber(j.read, ReadPosition(j.read, prev), &v, &end)) return fail;
+    if (v > (uint64_t(1) << 40)) return fail;  // no buffer is that long
+    int64_t jump = static_cast<int64_t>(v) * j.multiplier;
+    if (j.align && jump % 4 != 0) jump += 4 - jump % 4;
+    jump += j.post_offset;
+    // Suricata's DetectBytejumpDoMatch: from the buffer (stream) start, its end, or
+    // the end of the bytes read; the target must lie inside the buffer.
+    const int64_t target = j.from_beginning ? jump - base_ : j.from_end ? len_ + jump : end + jump;
+    if (target < 0 || target >= len_) return fail;
+    return Run(i + 1, target);
+  }
+
+  int RunByteExtract(size_t i, const Step& st, int64_t prev) {
+    const ByteExtract& x = st.byte_extract;
+    uint64_t v = 0;
+    int64_t end = 0;
+    const int fail = x.read.relative ? 0 : -1;
+    if (!ReadNumber(x.read, ReadPosition(x.read, prev), &v, &end)) return fail;
+    if (v > (uint64_t(1) << 40)) return fail;
+    v *= x.multiplier;
+    if (x.align && v % x.align != 0) v += x.align - v % x.align;
+    vars_[x.var] = v;
+    return Run(i + 1, end);  // the cursor moves past the bytes read
   }
 
   int RunContent(size_t i, const Step& st, int64_t prev) {
@@ -530,6 +649,7 @@ class Chain {
   ScratchState& s_;
   int steps_taken_ = 0;
   bool limit_hit_ = false;
+  std::array<uint64_t, 8> vars_{};  // byte_extract values (Rule::byte_vars), set in chain order
 };
 
 // Hyperscan flags to prefilter for a pcre (a superset of its matches, confirmed by
@@ -605,6 +725,10 @@ bool CompileChain(const Rule& rule, CompiledRule* out, uint32_t* max_ovector, st
         st.has_within = c.within.has_value();
         st.within = c.within.value_or(0);
         st.relative = c.Relative();
+        st.offset_var = d.offset_var;
+        st.depth_var = d.depth_var;
+        st.distance_var = d.distance_var;
+        st.within_var = d.within_var;
         within = st.has_within;
         break;
       }
@@ -633,10 +757,17 @@ bool CompileChain(const Rule& rule, CompiledRule* out, uint32_t* max_ovector, st
         break;
       }
       case Detect::Kind::kByteTest:
+        st.byte_test = d.byte_test;
+        st.relative = d.byte_test.read.relative;
+        break;
       case Detect::Kind::kByteJump:
+        st.byte_jump = d.byte_jump;
+        st.relative = d.byte_jump.read.relative;
+        break;
       case Detect::Kind::kByteExtract:
-        *error = Where(rule, "byte_test") + "not supported yet";
-        return false;
+        st.byte_extract = d.byte_extract;
+        st.relative = d.byte_extract.read.relative;
+        break;
       case Detect::Kind::kIsDataAt:
         st.negated = d.isdataat.negated;
         st.relative = d.isdataat.relative;
@@ -650,7 +781,7 @@ bool CompileChain(const Rule& rule, CompiledRule* out, uint32_t* max_ovector, st
         prev.retry = true;
       }
     }
-    if (d.kind != Detect::Kind::kIsDataAt) {
+    if (d.kind == Detect::Kind::kContent || d.kind == Detect::Kind::kPcre) {
       prev_pm = static_cast<int>(i);
       if (!st.negated) last_positive = static_cast<int>(i);
     }
@@ -691,7 +822,77 @@ bool CompileChain(const Rule& rule, CompiledRule* out, uint32_t* max_ovector, st
   const Header& h = rule.header;
   out->header_any = AddressAny(h.src) && AddressAny(h.dst) && PortsAny(h.src_ports) &&
                     PortsAny(h.dst_ports);
+  out->packet_checks = rule.itype || rule.icode || rule.icmp_id || rule.icmp_seq || rule.ttl || rule.tcp_flags ||
+                       rule.ip_proto || rule.sameip;
+  for (const Flowbits& fb : rule.flowbits) {
+    BitOp op;
+    op.op = fb.op;
+    op.any = fb.any;
+    for (const std::string& name : fb.names) {
+      const int bit = FlowbitRegistry::Bit(name);
+      if (bit < 0) {
+        *error = Where(rule, "flowbits") + "more than " + std::to_string(FlowbitRegistry::kMaxBits) +
+                 " flowbit names in use";
+        return false;
+      }
+      op.bits.push_back(static_cast<uint16_t>(bit));
+    }
+    const bool check = fb.op == Flowbits::Op::kIsSet || fb.op == Flowbits::Op::kIsNotSet;
+    (check ? out->bit_checks : out->bit_actions).push_back(std::move(op));
+  }
   return true;
+}
+
+// Header-like packet keywords.
+bool PacketChecksMatch(const Rule& r, const InspectContext& ctx) {
+  const bool icmp = ctx.ip_proto == 1 || ctx.ip_proto == 58;
+  if ((r.itype || r.icode || r.icmp_id || r.icmp_seq) && !icmp) return false;
+  if (r.itype && !r.itype->Matches(ctx.icmp_type)) return false;
+  if (r.icode && !r.icode->Matches(ctx.icmp_code)) return false;
+  if ((r.icmp_id || r.icmp_seq) && !ctx.icmp_echo) return false;
+  if (r.icmp_id && *r.icmp_id != ctx.icmp_id) return false;
+  if (r.icmp_seq && *r.icmp_seq != ctx.icmp_seq) return false;
+  if (r.ttl && !r.ttl->Matches(ctx.ttl)) return false;
+  if (r.tcp_flags && (ctx.ip_proto != 6 || !r.tcp_flags->Matches(ctx.tcp_flags))) return false;
+  if (r.ip_proto && !r.ip_proto->Matches(ctx.ip_proto)) return false;
+  if (r.sameip && (ctx.src_addr != ctx.dst_addr)) return false;
+  return true;
+}
+
+bool BitSet(const InspectContext& ctx, uint16_t bit) { return ctx.flowbits && ctx.flowbits->IsSet(bit); }
+
+bool BitChecksHold(const CompiledRule& cr, const InspectContext& ctx) {
+  for (const BitOp& op : cr.bit_checks) {
+    const bool want = op.op == Flowbits::Op::kIsSet;
+    bool ok = !op.any;  // all: true until one fails; any: false until one holds
+    for (uint16_t bit : op.bits) {
+      const bool holds = BitSet(ctx, bit) == want;
+      if (op.any && holds) {
+        ok = true;
+        break;
+      }
+      if (!op.any && !holds) {
+        ok = false;
+        break;
+      }
+    }
+    if (!ok) return false;
+  }
+  return true;
+}
+
+void ApplyBitActions(const CompiledRule& cr, const InspectContext& ctx) {
+  if (!ctx.flowbits) return;
+  for (const BitOp& op : cr.bit_actions) {
+    for (uint16_t bit : op.bits) {
+      const bool set = op.op == Flowbits::Op::kSet || (op.op == Flowbits::Op::kToggle && !ctx.flowbits->IsSet(bit));
+      if (set) {
+        ctx.flowbits->Set(bit);
+      } else {
+        ctx.flowbits->Unset(bit);
+      }
+    }
+  }
 }
 
 }  // namespace
@@ -732,6 +933,12 @@ std::unique_ptr<CompiledRules> CompiledRules::Compile(const RuleSet& set, std::s
     for (const Detect& d : im.rules[r].detects) im.any_pcre |= d.kind == Detect::Kind::kPcre;
     im.tcp_pkt_payload_rules |=
         im.rules[r].header.protocol == Protocol::kTcpPkt && !im.compiled[r].steps.empty();
+    // Suricata's flowbits signature order: setters, then set-and-check, then checkers.
+    CompiledRule& cr = im.compiled[r];
+    const bool sets = !cr.bit_actions.empty(), checks = !cr.bit_checks.empty();
+    const uint64_t rank = sets && !checks ? 0 : sets ? 1 : checks ? 2 : 3;
+    cr.order = rank << 32 | r;
+    im.any_flowbits |= sets || checks;
   }
   if (!out->BuildDatabases(error)) return nullptr;
 
@@ -908,6 +1115,17 @@ bool CompiledRules::BuildDatabases(std::string* error) {
   return true;
 }
 
+int FlowbitRegistry::Bit(const std::string& name) {
+  static std::mutex mu;
+  static std::map<std::string, int> bits;
+  std::lock_guard<std::mutex> lock(mu);
+  if (const auto it = bits.find(name); it != bits.end()) return it->second;
+  if (bits.size() >= kMaxBits) return -1;
+  const int bit = static_cast<int>(bits.size());
+  bits.emplace(name, bit);
+  return bit;
+}
+
 std::unique_ptr<MatchScratch> CompiledRules::NewScratch() const {
   std::unique_ptr<MatchScratch> scratch(new MatchScratch());
   scratch->impl_ = std::make_unique<MatchScratch::Impl>();
@@ -974,7 +1192,12 @@ void CompiledRules::Match(MatchScratch& scratch, const InspectContext& ctx, cons
     if (empty && !im.compiled[r].steps.empty()) continue;  // payload rules need a payload
     s.queue.Add(r);
   }
-  std::sort(s.queue.cands.begin(), s.queue.cands.end());
+  if (im.any_flowbits) {
+    std::sort(s.queue.cands.begin(), s.queue.cands.end(),
+              [&im](uint32_t a, uint32_t b) { return im.compiled[a].order < im.compiled[b].order; });
+  } else {
+    std::sort(s.queue.cands.begin(), s.queue.cands.end());
+  }
   s.counters.candidates += s.queue.cands.size();
 
   for (uint32_t r : s.queue.cands) {
@@ -986,6 +1209,9 @@ void CompiledRules::Match(MatchScratch& scratch, const InspectContext& ctx, cons
     if (!cr.header_any && !HeaderMatches(rule.header, ctx)) continue;
     if (rule.flow && !FlowMatches(*rule.flow, ctx, buf.is_stream)) continue;
     if (rule.dsize && (buf.is_stream || !DsizeMatches(*rule.dsize, ctx.dsize))) continue;
+    if (rule.bsize && (buf.is_stream || !rule.bsize->Matches(static_cast<uint32_t>(buf.len)))) continue;
+    if (cr.packet_checks && !PacketChecksMatch(rule, ctx)) continue;
+    if (!cr.bit_checks.empty() && !BitChecksHold(cr, ctx)) continue;
     if (cr.steps.empty()) {
       if (buf.is_stream) continue;  // header-only rules: once per packet
     } else {
@@ -997,6 +1223,7 @@ void CompiledRules::Match(MatchScratch& scratch, const InspectContext& ctx, cons
     }
     fired.push_back(r);
     ++s.counters.fired;
+    if (!cr.bit_actions.empty()) ApplyBitActions(cr, ctx);
   }
 }
 

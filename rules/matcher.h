@@ -20,6 +20,29 @@
 
 namespace wardgate::rules {
 
+// A flow's flowbits, kept by the flow's owner (the worker); the matcher reads and
+// writes them while verifying rules on that flow. Bits are numbered by
+// FlowbitRegistry (stable for the life of the process, across rule reloads).
+class FlowBits {
+ public:
+  virtual bool IsSet(uint32_t bit) const = 0;
+  virtual void Set(uint32_t bit) = 0;    // may be refused for lack of storage (the owner counts it)
+  virtual void Unset(uint32_t bit) = 0;
+
+ protected:
+  ~FlowBits() = default;
+};
+
+// Flowbit names -> bit numbers, process-wide and append-only, so a flow's bits keep
+// their meaning when a new rule set is loaded. Thread-safe (used when compiling).
+class FlowbitRegistry {
+ public:
+  static constexpr uint32_t kMaxBits = 512;  // FlowBits storage per flow: 64 bytes
+  // The bit of `name`, assigned on first use; -1 when all kMaxBits are taken.
+  static int Bit(const std::string& name);
+  static size_t size();
+};
+
 // What the matcher knows about the data being inspected.
 struct InspectContext {
   uint8_t ip_proto = 0;       // 6 TCP, 17 UDP, 1/58 ICMP, other
@@ -32,6 +55,12 @@ struct InspectContext {
   bool established = false;   // TCP: handshake seen (or picked up midstream); UDP: reply seen
   bool stateless = false;     // no flow context (offline, table full)
   uint16_t dsize = 0;         // payload bytes of this packet
+  uint8_t ttl = 0;            // IPv4 TTL / IPv6 hop limit
+  uint8_t tcp_flags = 0;
+  uint8_t icmp_type = 0, icmp_code = 0;
+  bool icmp_echo = false;     // an echo request/reply: icmp_id/icmp_seq are valid
+  uint16_t icmp_id = 0, icmp_seq = 0;
+  FlowBits* flowbits = nullptr;  // null: no flow (isset false, set ignored)
 };
 
 // The buffer to inspect. For a packet payload: the payload, stream_offset 0,
@@ -104,8 +133,11 @@ class CompiledRules {
   std::unique_ptr<MatchScratch> NewScratch() const;
 
   // Appends to `fired` the indices (into rules()) of every rule whose header,
-  // flow, dsize and full detection chain match, in ascending index order, each at
-  // most once per call.
+  // flow, dsize, packet checks, flowbit checks and full detection chain match, each
+  // at most once per call, in evaluation order: rules that set flowbits first,
+  // then those that set and check, then those that only check, then the rest
+  // (Suricata's signature order), each group in file order. A rule that fires
+  // applies its flowbits set/unset/toggle at once, so later rules see them.
   void Match(MatchScratch& scratch, const InspectContext& ctx, const Buffer& buf,
              std::vector<uint32_t>& fired) const;
 

@@ -43,6 +43,7 @@
 #include <utility>
 
 #include "rules/rule.h"
+#include "rules/threshold.h"
 
 namespace wardgate::rules {
 namespace {
@@ -52,6 +53,7 @@ constexpr int kMaxNesting = 32;              // brackets, `!` and $VAR reference
 constexpr size_t kMaxListElements = 65536;   // address/port elements after expansion
 constexpr int64_t kMaxOffset = 65535;        // depth, offset, isdataat (Suricata: uint16)
 constexpr int64_t kMaxRelative = 1024 * 1024;  // |distance|, within (Suricata's limit)
+constexpr size_t kMaxByteVars = 8;             // byte_extract variables per rule
 
 // A problem with the rule being parsed. Thrown inside, caught per rule.
 struct Problem {
@@ -570,7 +572,17 @@ struct LogicalRule {
   int line = 0;
   std::string text;
   bool too_long = false;
+  bool commented = false;  // `# alert ...`: a disabled rule, if it parses
 };
+
+// A comment line that looks like a rule (`#alert tcp ...`, `# drop ...`): published
+// rule sets disable rules this way (suricata-update's convention).
+bool LooksLikeRule(std::string_view t) {
+  for (std::string_view a : {"alert ", "drop ", "reject ", "rejectsrc ", "rejectdst ", "rejectboth ", "pass "}) {
+    if (t.substr(0, a.size()) == a) return t.find('(') != std::string_view::npos;
+  }
+  return false;
+}
 
 std::vector<LogicalRule> SplitRules(const std::string& text) {
   std::vector<LogicalRule> out;
@@ -587,9 +599,15 @@ std::vector<LogicalRule> SplitRules(const std::string& text) {
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (!continuing) {
       const std::string_view t = Trim(line);
-      if (t.empty() || t.front() == '#') continue;
+      if (t.empty()) continue;
       cur = LogicalRule{};
       cur.line = lineno;
+      if (t.front() == '#') {
+        const std::string_view rest = Trim(t.substr(1));
+        if (!LooksLikeRule(rest)) continue;
+        cur.commented = true;
+        line = rest;
+      }
     }
     std::string_view body = line;
     while (!body.empty() && IsBlank(body.back())) body.remove_suffix(1);
@@ -914,7 +932,7 @@ class RuleBuilder {
     if (last_content_ < 0) Fail(o.name, "needs a preceding content");
     return r_.detects[static_cast<size_t>(last_content_)].content;
   }
-  // The content/pcre step before detects[index], or -1.
+  // The step before detects[index] that sets the cursor (content, pcre, byte_*), or -1.
   int PreviousMatch(int index) const {
     for (int i = index - 1; i >= 0; --i) {
       if (r_.detects[static_cast<size_t>(i)].kind != Detect::Kind::kIsDataAt) return i;
@@ -1011,6 +1029,10 @@ class RuleBuilder {
       Content& c = LastContent(o);
       if (c.depth) Fail("depth", "can't use multiple depths for the same content");
       CheckAbsolute(o, c);
+      if (Variable(o, &r_.detects[static_cast<size_t>(last_content_)].depth_var)) {
+        c.depth = static_cast<int32_t>(c.bytes.size());  // placeholder: the value comes at match time
+        return;
+      }
       const int64_t v = IntOrFail(NeedValue(o), 0, kMaxOffset, "depth");
       if (v < static_cast<int64_t>(c.bytes.size())) {
         Fail("depth", "depth " + std::to_string(v) + " smaller than content of length " +
@@ -1021,16 +1043,28 @@ class RuleBuilder {
       Content& c = LastContent(o);
       if (c.offset) Fail("offset", "can't use multiple offsets for the same content");
       CheckAbsolute(o, c);
+      if (Variable(o, &r_.detects[static_cast<size_t>(last_content_)].offset_var)) {
+        c.offset = 0;
+        return;
+      }
       c.offset = static_cast<int32_t>(IntOrFail(NeedValue(o), 0, kMaxOffset, "offset"));
     } else if (k == "distance") {
       Content& c = LastContent(o);
       if (c.distance) Fail("distance", "can't use multiple distances for the same content");
       CheckRelative(o, c);
+      if (Variable(o, &r_.detects[static_cast<size_t>(last_content_)].distance_var)) {
+        c.distance = 0;
+        return;
+      }
       c.distance = static_cast<int32_t>(IntOrFail(NeedValue(o), -kMaxRelative, kMaxRelative, "distance"));
     } else if (k == "within") {
       Content& c = LastContent(o);
       if (c.within) Fail("within", "can't use multiple withins for the same content");
       CheckRelative(o, c);
+      if (Variable(o, &r_.detects[static_cast<size_t>(last_content_)].within_var)) {
+        c.within = static_cast<int32_t>(c.bytes.size());
+        return;
+      }
       const int64_t v = IntOrFail(NeedValue(o), -kMaxRelative, kMaxRelative, "within");
       if (v < static_cast<int64_t>(c.bytes.size())) {
         Fail("within", "within " + std::to_string(v) + " smaller than content of length " +
@@ -1059,6 +1093,35 @@ class RuleBuilder {
       DsizeOption(o);
     } else if (k == "flow") {
       FlowOptionParse(o);
+    } else if (k == "flowbits") {
+      FlowbitsOption(o);
+    } else if (k == "itype" || k == "icode" || k == "ttl" || k == "bsize") {
+      Once(o);
+      const int64_t max = k == "bsize" ? 0xffffffffLL : 255;
+      const NumberMatch m = ParseNumberMatch(NeedValue(o), max, k.c_str());
+      (k == "itype" ? r_.itype : k == "icode" ? r_.icode : k == "ttl" ? r_.ttl : r_.bsize) = m;
+    } else if (k == "icmp_id" || k == "icmp_seq") {
+      Once(o);
+      const auto v = static_cast<uint16_t>(IntOrFail(NeedValue(o), 0, 65535, k.c_str()));
+      (k == "icmp_id" ? r_.icmp_id : r_.icmp_seq) = v;
+    } else if (k == "flags") {
+      Once(o);
+      TcpFlagsOption(o);
+    } else if (k == "ip_proto") {
+      Once(o);
+      IpProtoOption(o);
+    } else if (k == "sameip") {
+      NoValue(o);
+      r_.sameip = true;
+    } else if (k == "byte_test" || k == "byte_jump" || k == "byte_extract") {
+      ByteOption(o);
+    } else if (k == "threshold" || k == "detection_filter") {
+      Once(o);
+      if (r_.threshold || r_.detection_filter) Fail(k, "a rule may have a threshold or a detection_filter, not both");
+      Threshold t;
+      std::string error;
+      if (!ParseThresholdOption(NeedValue(o), k == "detection_filter", &t, &error)) Fail(k, error);
+      (k == "threshold" ? r_.threshold : r_.detection_filter) = t;
     } else {
       Unsupported(k, k, "unsupported keyword");
     }
@@ -1228,6 +1291,312 @@ class RuleBuilder {
       d.lo = num(v.front() == '=' ? v.substr(1) : v);
     }
     r_.dsize = d;
+  }
+
+  // A byte_extract variable named by an option value: true and *index set when the
+  // value is a name (not a number); an unknown name is an error.
+  bool Variable(const Option& o, int8_t* index) {
+    const std::string_view v = NeedValue(o);
+    if (IsDigit(v.front()) || v.front() == '-' || v.front() == '+') return false;
+    *index = VariableIndex(v, o.name.c_str());
+    return true;
+  }
+  int8_t VariableIndex(std::string_view name, const char* keyword) {
+    for (size_t i = 0; i < r_.byte_vars.size(); ++i) {
+      if (r_.byte_vars[i] == name) return static_cast<int8_t>(i);
+    }
+    Fail(keyword, "unknown variable " + Quote(name) + " (no byte_extract before it defines it)");
+  }
+
+  // `N`, `<N`, `>N`, `<=N`, `>=N`, `!N`, `=N`, `N<>M` and `N-M` (exclusive ranges,
+  // as Suricata's integer keywords).
+  static NumberMatch ParseNumberMatch(std::string_view v, int64_t max, const char* kw) {
+    v = Trim(v);
+    NumberMatch m;
+    auto num = [&](std::string_view t) { return static_cast<uint32_t>(IntOrFail(t, 0, max, kw)); };
+    size_t range = v.find("<>");
+    size_t sep = 2;
+    if (range == std::string_view::npos && v.size() > 1) {
+      range = v.find('-', 1);
+      sep = 1;
+    }
+    if (v.substr(0, 2) == "<=" || v.substr(0, 2) == ">=") {
+      m.op = v[0] == '<' ? NumberMatch::Op::kLe : NumberMatch::Op::kGe;
+      m.lo = num(v.substr(2));
+    } else if (!v.empty() && (v[0] == '<' || v[0] == '>' || v[0] == '!' || v[0] == '=')) {
+      m.op = v[0] == '<' ? NumberMatch::Op::kLt : v[0] == '>' ? NumberMatch::Op::kGt
+           : v[0] == '!' ? NumberMatch::Op::kNe : NumberMatch::Op::kEq;
+      m.lo = num(v.substr(1));
+    } else if (range != std::string_view::npos) {
+      m.op = NumberMatch::Op::kRange;
+      m.lo = num(v.substr(0, range));
+      m.hi = num(v.substr(range + sep));
+      if (int64_t(m.hi) <= int64_t(m.lo) + 1) {
+        Fail(kw, "range " + Quote(v) + " is empty (bounds are exclusive: need lo < hi - 1)");
+      }
+    } else {
+      m.lo = num(v);
+    }
+    if ((m.op == NumberMatch::Op::kLt && m.lo == 0) || (m.op == NumberMatch::Op::kGt && m.lo >= max)) {
+      Fail(kw, Quote(v) + " never matches");
+    }
+    return m;
+  }
+
+  // `flags:[!+*]FSRPAUCE0[,ignored]`; 1 and 2 are Snort's names for C (CWR) and E (ECE).
+  void TcpFlagsOption(const Option& o) {
+    const std::vector<std::string_view> parts = SplitTopLevel(NeedValue(o));
+    if (parts.size() > 2) Fail("flags", "expected FLAGS[,IGNORED]");
+    auto bits = [](std::string_view t, TcpFlagsMatch* m, bool ignore_part) {
+      uint8_t out = 0;
+      bool zero = false;
+      for (char c : Trim(t)) {
+        switch (c) {
+          case 'F': case 'f': out |= 0x01; break;
+          case 'S': case 's': out |= 0x02; break;
+          case 'R': case 'r': out |= 0x04; break;
+          case 'P': case 'p': out |= 0x08; break;
+          case 'A': case 'a': out |= 0x10; break;
+          case 'U': case 'u': out |= 0x20; break;
+          case 'E': case 'e': case '2': out |= 0x40; break;
+          case 'C': case 'c': case '1': out |= 0x80; break;
+          case '0': zero = true; break;
+          case '!': case '+': case '*': {
+            if (ignore_part || m->mode != TcpFlagsMatch::Mode::kExact) {
+              Fail("flags", "one modifier (!, + or *) at most, on the flags");
+            }
+            m->mode = c == '!' ? TcpFlagsMatch::Mode::kNot
+                    : c == '+' ? TcpFlagsMatch::Mode::kAll : TcpFlagsMatch::Mode::kAny;
+            break;
+          }
+          default: Fail("flags", "unknown TCP flag " + Quote(std::string_view(&c, 1)));
+        }
+      }
+      if (zero && out) Fail("flags", "0 (no flags) can't be combined with flags");
+      if (!zero && !out && !ignore_part) Fail("flags", "no flags given");
+      return out;
+    };
+    TcpFlagsMatch m;
+    m.flags = bits(parts[0], &m, false);
+    if (parts.size() == 2) m.ignore = bits(parts[1], &m, true);
+    if (m.flags & m.ignore) Fail("flags", "a flag can't be both tested and ignored");
+    r_.tcp_flags = m;
+  }
+
+  // `ip_proto:[!<>]N` or a protocol name.
+  void IpProtoOption(const Option& o) {
+    std::string_view v = NeedValue(o);
+    NumberMatch m;
+    if (v[0] == '!' || v[0] == '<' || v[0] == '>') {
+      m.op = v[0] == '!' ? NumberMatch::Op::kNe : v[0] == '<' ? NumberMatch::Op::kLt : NumberMatch::Op::kGt;
+      v = Trim(v.substr(1));
+    }
+    static const std::map<std::string, uint32_t> kNames = {
+        {"hopopt", 0}, {"icmp", 1}, {"igmp", 2}, {"ipip", 4}, {"ipencap", 4}, {"ipv4", 4}, {"tcp", 6},
+        {"udp", 17}, {"ipv6", 41}, {"ipv6-route", 43}, {"ipv6-frag", 44}, {"rsvp", 46}, {"gre", 47},
+        {"esp", 50}, {"ah", 51}, {"ipv6-icmp", 58}, {"icmpv6", 58}, {"ipv6-nonxt", 59}, {"ipv6-opts", 60},
+        {"eigrp", 88}, {"ospf", 89}, {"pim", 103}, {"vrrp", 112}, {"l2tp", 115}, {"sctp", 132}};
+    if (!v.empty() && IsDigit(v[0])) {
+      m.lo = static_cast<uint32_t>(IntOrFail(v, 0, 255, "ip_proto"));
+    } else if (const auto it = kNames.find(Lower(v)); it != kNames.end()) {
+      m.lo = it->second;
+    } else {
+      Fail("ip_proto", "unknown protocol " + Quote(v));
+    }
+    if ((m.op == NumberMatch::Op::kLt && m.lo == 0) || (m.op == NumberMatch::Op::kGt && m.lo == 255)) {
+      Fail("ip_proto", Quote(o.value) + " never matches");
+    }
+    r_.ip_proto = m;
+  }
+
+  // `flowbits:noalert`, `flowbits:OP,NAME`, NAME may be `a|b` (isset/isnotset: any)
+  // or `a&b` (all).
+  void FlowbitsOption(const Option& o) {
+    const std::string_view v = NeedValue(o);
+    const std::vector<std::string_view> parts = SplitTopLevel(v);
+    const std::string op = Lower(Trim(parts[0]));
+    if (op == "noalert") {
+      if (parts.size() != 1) Fail("flowbits", "noalert takes no name");
+      r_.noalert = true;
+      return;
+    }
+    Flowbits fb;
+    if (op == "set") fb.op = Flowbits::Op::kSet;
+    else if (op == "isset") fb.op = Flowbits::Op::kIsSet;
+    else if (op == "isnotset") fb.op = Flowbits::Op::kIsNotSet;
+    else if (op == "unset") fb.op = Flowbits::Op::kUnset;
+    else if (op == "toggle") fb.op = Flowbits::Op::kToggle;
+    else Fail("flowbits", "unknown operation " + Quote(parts[0]) + " (set, isset, isnotset, unset, toggle, noalert)");
+    if (parts.size() != 2 || Trim(parts[1]).empty()) Fail("flowbits", op + " needs one name (or names joined by | or &)");
+    const std::string_view names = Trim(parts[1]);
+    const bool has_or = names.find('|') != std::string_view::npos;
+    const bool has_and = names.find('&') != std::string_view::npos;
+    if (has_or && has_and) Fail("flowbits", "can't mix | and & in one flowbits");
+    if (has_or && fb.op != Flowbits::Op::kIsSet && fb.op != Flowbits::Op::kIsNotSet) {
+      Fail("flowbits", "| (any of) is only for isset and isnotset");
+    }
+    fb.any = has_or;
+    size_t start = 0;
+    while (start <= names.size()) {
+      size_t end = names.find(has_or ? '|' : '&', start);
+      if (end == std::string_view::npos) end = names.size();
+      const std::string_view n = Trim(names.substr(start, end - start));
+      if (n.empty() || n.size() > 256) Fail("flowbits", "empty or too long flowbit name in " + Quote(names));
+      for (char c : n) {
+        if (!IsAlpha(c) && !IsDigit(c) && c != '_' && c != '.' && c != '-') {
+          Fail("flowbits", "invalid character in flowbit name " + Quote(n));
+        }
+      }
+      fb.names.emplace_back(n);
+      start = end + 1;
+    }
+    r_.flowbits.push_back(std::move(fb));
+  }
+
+  // byte_test / byte_jump / byte_extract: comma-separated, positional first, then
+  // flags and `name value` pairs (Suricata's syntax).
+  void ByteOption(const Option& o) {
+    const std::string& k = o.name;
+    const char* kw = k.c_str();
+    std::vector<std::string> parts;
+    for (std::string_view p : SplitTopLevel(NeedValue(o))) parts.emplace_back(Trim(p));
+    const size_t positional = k == "byte_test" ? 4 : k == "byte_jump" ? 2 : 3;
+    if (parts.size() < positional) Fail(k, "expected at least " + std::to_string(positional) + " comma-separated values");
+    Detect d;
+    ByteRead read;
+    bool string_seen = false;
+    const int64_t nbytes = IntOrFail(parts[0], 1, 10, kw);
+    read.bytes = static_cast<uint8_t>(nbytes);
+    auto offset_of = [&](const std::string& t) {
+      if (!t.empty() && !IsDigit(t[0]) && t[0] != '-' && t[0] != '+') {
+        read.offset_var = VariableIndex(t, kw);
+      } else {
+        read.offset = static_cast<int32_t>(IntOrFail(t, -kMaxOffset, kMaxOffset, kw));
+      }
+    };
+    ByteTest bt;
+    ByteJump bj;
+    ByteExtract be;
+    if (k == "byte_test") {
+      std::string_view op = parts[1];
+      if (!op.empty() && op[0] == '!') {
+        bt.negated = true;
+        op = Trim(op.substr(1));
+      }
+      if (op == "<") bt.op = ByteTest::Op::kLt;
+      else if (op == ">") bt.op = ByteTest::Op::kGt;
+      else if (op == "<=") bt.op = ByteTest::Op::kLe;
+      else if (op == ">=") bt.op = ByteTest::Op::kGe;
+      else if (op == "=") bt.op = ByteTest::Op::kEq;
+      else if (op == "&") bt.op = ByteTest::Op::kAnd;
+      else if (op == "^") bt.op = ByteTest::Op::kOr;
+      else Fail(k, "unknown operator " + Quote(parts[1]) + " (< > <= >= = & ^, optionally with !)");
+      const std::string& val = parts[2];
+      if (!val.empty() && !IsDigit(val[0])) {
+        bt.value_var = VariableIndex(val, kw);
+      } else {
+        uint64_t x = 0;
+        if (!ParseUnsigned(val, &x)) Fail(k, "invalid test value " + Quote(val));
+        bt.value = x;
+      }
+      offset_of(parts[3]);
+    } else {
+      offset_of(parts[1]);
+    }
+    if (k == "byte_extract") {
+      const std::string& name = parts[2];
+      if (name.empty() || !(IsAlpha(name[0]) || name[0] == '_')) Fail(k, "invalid variable name " + Quote(name));
+      for (const auto& existing : r_.byte_vars) {
+        if (existing == name) Fail(k, "variable " + Quote(name) + " defined twice");
+      }
+      if (r_.byte_vars.size() >= kMaxByteVars) Fail(k, "too many byte_extract variables in one rule");
+      be.var = static_cast<uint8_t>(r_.byte_vars.size());
+      r_.byte_vars.push_back(name);
+    }
+    for (size_t i = positional; i < parts.size(); ++i) {
+      const std::string& p = parts[i];
+      const size_t sp = p.find_first_of(" \t");
+      const std::string name = Lower(p.substr(0, sp));
+      const std::string arg = sp == std::string::npos ? "" : std::string(Trim(std::string_view(p).substr(sp)));
+      auto need_arg = [&]() -> const std::string& {
+        if (arg.empty()) Fail(k, Quote(name) + " needs a value");
+        return arg;
+      };
+      if (name == "relative") read.relative = true;
+      else if (name == "big") read.little_endian = false;
+      else if (name == "little") read.little_endian = true;
+      else if (name == "string") {
+        string_seen = true;
+        if (read.base == ByteRead::Base::kBinary) read.base = ByteRead::Base::kDec;
+      } else if (name == "dec" || name == "hex" || name == "oct") {
+        if (!string_seen) Fail(k, Quote(name) + " needs 'string' before it");
+        read.base = name == "dec" ? ByteRead::Base::kDec : name == "hex" ? ByteRead::Base::kHex : ByteRead::Base::kOct;
+      } else if (name == "bitmask") {
+        uint64_t mask = 0;
+        if (!ParseUnsigned(need_arg(), &mask) || mask == 0) Fail(k, "invalid bitmask " + Quote(arg));
+        read.bitmask = mask;
+      } else if (name == "dce") {
+        Unsupported(k, k + ":dce", "dce needs the DCERPC parser (not supported)");
+      } else if (name == "multiplier" && k != "byte_test") {
+        const auto m = static_cast<uint32_t>(IntOrFail(need_arg(), 1, 65535, kw));
+        (k == "byte_jump" ? bj.multiplier : be.multiplier) = m;
+      } else if (name == "align" && k == "byte_jump") {
+        bj.align = true;
+      } else if (name == "align" && k == "byte_extract") {
+        const int64_t a = IntOrFail(need_arg(), 2, 4, kw);
+        if (a == 3) Fail(k, "align must be 2 or 4");
+        be.align = static_cast<uint8_t>(a);
+      } else if (name == "from_beginning" && k == "byte_jump") {
+        bj.from_beginning = true;
+      } else if (name == "from_end" && k == "byte_jump") {
+        bj.from_end = true;
+      } else if (name == "post_offset" && k == "byte_jump") {
+        bj.post_offset = static_cast<int32_t>(IntOrFail(need_arg(), -kMaxOffset, kMaxOffset, kw));
+      } else {
+        Fail(k, "unknown option " + Quote(p));
+      }
+    }
+    if (bj.from_beginning && bj.from_end) Fail(k, "from_beginning and from_end together");
+    if (read.base == ByteRead::Base::kBinary && read.bytes > 8) Fail(k, "more than 8 bytes needs 'string'");
+    if (read.relative && PreviousMatch(static_cast<int>(r_.detects.size())) < 0) {
+      Fail(k, "relative needs a preceding content, pcre or byte_jump/byte_extract");
+    }
+    if (k == "byte_test") {
+      d.kind = Detect::Kind::kByteTest;
+      bt.read = read;
+      d.byte_test = bt;
+    } else if (k == "byte_jump") {
+      d.kind = Detect::Kind::kByteJump;
+      bj.read = read;
+      d.byte_jump = bj;
+    } else {
+      d.kind = Detect::Kind::kByteExtract;
+      be.read = read;
+      d.byte_extract = be;
+    }
+    r_.detects.push_back(std::move(d));
+    content_state_.emplace_back();
+  }
+  static bool ParseUnsigned(std::string_view t, uint64_t* out) {
+    t = Trim(t);
+    int base = 10;
+    if (t.size() > 2 && t[0] == '0' && (t[1] == 'x' || t[1] == 'X')) {
+      base = 16;
+      t.remove_prefix(2);
+    }
+    if (t.empty() || t.size() > 20) return false;
+    uint64_t v = 0;
+    for (char c : t) {
+      int digit;
+      if (IsDigit(c)) digit = c - '0';
+      else if (base == 16 && c >= 'a' && c <= 'f') digit = c - 'a' + 10;
+      else if (base == 16 && c >= 'A' && c <= 'F') digit = c - 'A' + 10;
+      else return false;
+      if (v > (UINT64_MAX - uint64_t(digit)) / uint64_t(base)) return false;
+      v = v * uint64_t(base) + uint64_t(digit);
+    }
+    *out = v;
+    return true;
   }
 
   void FlowOptionParse(const Option& o) {
@@ -1423,7 +1792,7 @@ RuleSet ParseRules(const std::string& text, const std::string& file, const LoadO
 
     std::map<std::pair<uint32_t, uint32_t>, int> first_line;  // (gid, sid) -> line
     for (LogicalRule& lr : SplitRules(text)) {
-      ++out.rules_seen;
+      if (!lr.commented) ++out.rules_seen;
       uint32_t sid = 0;
       try {
         if (lr.too_long) Fail("rule", "rule longer than " + std::to_string(kMaxRuleBytes) + " bytes");
@@ -1451,6 +1820,10 @@ RuleSet ParseRules(const std::string& text, const std::string& file, const LoadO
         builder.Header(rt.fields);
         builder.Options(opts);
         const auto key = std::make_pair(rule.gid, rule.sid);
+        if (lr.commented) {  // a disabled copy does not clash with the rule in force
+          out.disabled.push_back(std::move(rule));
+          continue;
+        }
         if (const auto it = first_line.find(key); it != first_line.end()) {
           Fail("sid", "duplicate sid " + std::to_string(rule.sid) + " (gid " + std::to_string(rule.gid) +
                           "), first at " + file + ":" + std::to_string(it->second));
@@ -1458,13 +1831,19 @@ RuleSet ParseRules(const std::string& text, const std::string& file, const LoadO
         first_line.emplace(key, rule.line);
         out.rules.push_back(std::move(rule));
       } catch (const Problem& p) {
-        if (p.unsupported && options.lenient) {
+        if (lr.commented) {
+          // A commented-out line that does not parse is just a comment (it may be
+          // prose, or a rule for keywords this build lacks): never an error.
+          ++out.disabled_unparsed;
+        } else if (p.unsupported && options.lenient) {
           ++out.skipped_by_keyword[p.skip_key];
         } else {
           out.errors.push_back(LoadError{file, lr.line, sid, p.keyword, p.message});
         }
       } catch (const std::exception& e) {
-        out.errors.push_back(LoadError{file, lr.line, sid, "rule", std::string("internal error: ") + e.what()});
+        if (!lr.commented) {
+          out.errors.push_back(LoadError{file, lr.line, sid, "rule", std::string("internal error: ") + e.what()});
+        }
       }
     }
   } catch (const std::exception& e) {

@@ -254,6 +254,7 @@ struct RuleSet {
   // Rules commented out in the file (`# alert ...` that parses): published but
   // disabled, as suricata-update treats them; local overrides may enable them.
   std::vector<Rule> disabled;
+  int disabled_unparsed = 0;                      // commented-out rule lines that do not parse (ignored)
   std::vector<LoadError> errors;                  // rules refused (and why)
   std::map<std::string, int> skipped_by_keyword;  // lenient mode: unsupported keyword -> rules skipped
   int rules_seen = 0;                             // rule lines read (not comments/blank)

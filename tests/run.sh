@@ -22,7 +22,7 @@ SUITES=("$@")
 [[ ${#SUITES[@]} -gt 0 ]] || SUITES=(unit pipeline sanitize offline conformance e2e quickstart fuzz)
 
 want() { [[ " ${SUITES[*]} " == *" $1 "* ]]; }
-UNIT_TESTS="parse_test config_test events_test assign_test reject_test eve_test rules_parse_test matcher_test flow_table_test tcp_stream_test"
+UNIT_TESTS="parse_test config_test events_test assign_test reject_test eve_test rules_parse_test rules_keywords_test matcher_test threshold_test flow_table_test tcp_stream_test overrides_test db_cache_test"
 FUZZ_TARGETS="parse config rules"
 banner() { printf '\n=== %s ===\n' "$*"; }
 record() {  # record PASSED_N FAILED_N [failure description]

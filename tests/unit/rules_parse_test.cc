@@ -181,11 +181,11 @@ TEST(RulesParseErrors, EachMistakeNamesItsKeyword) {
       {R("sid:7; content:\"abcd\"; depth:3;"), "depth", "smaller than content of length 4", 7},
       {R("sid:7; content:\"a\"; depth:-1;"), "depth", "invalid value", 7},
       {R("sid:7; content:\"a\"; depth:70000;"), "depth", "invalid value", 7},
-      {R("sid:7; content:\"a\"; depth:abc;"), "depth", "invalid value", 7},
+      {R("sid:7; content:\"a\"; depth:abc;"), "depth", "unknown variable 'abc'", 7},
       {R("sid:7; content:\"a\"; offset:-1;"), "offset", "invalid value", 7},
       {R("sid:7; content:\"a\"; content:\"bcd\"; within:2;"), "within", "smaller than content", 7},
       {R("sid:7; content:\"a\"; content:\"b\"; within:-5;"), "within", "smaller than content", 7},
-      {R("sid:7; content:\"a\"; content:\"b\"; distance:x;"), "distance", "invalid value", 7},
+      {R("sid:7; content:\"a\"; content:\"b\"; distance:x;"), "distance", "unknown variable 'x'", 7},
       {R("sid:7; content:\"a\"; content:\"b\"; distance:2000000;"), "distance", "invalid value", 7},
       // Absolute and relative on one content; startswith.
       {R("sid:7; content:\"a\"; content:\"b\"; distance:1; depth:4;"), "depth", "can't mix", 7},
@@ -243,19 +243,20 @@ TEST(RulesParseErrors, EachMistakeNamesItsKeyword) {
       {R("sid:7; flow:established; flow:to_server;"), "flow", "only one flow", 7},
       {R("sid:7; flow:established,only_frag;"), "flow", "unsupported flow option", 7},
       // Unsupported keywords (strict mode).
-      {R("sid:7; flowbits:set,x;"), "flowbits", "unsupported keyword", 7},
-      {R("sid:7; flowbits:noalert;"), "flowbits", "unsupported keyword", 7},
+      {R("sid:7; stream_size:server,>,1;"), "stream_size", "unsupported keyword", 7},
+      {R("sid:7; xbits:set,x,track ip_src;"), "xbits", "unsupported keyword", 7},
       {R("sid:7; noalert;"), "noalert", "unsupported keyword", 7},
       {R("sid:7; tag:session,10,packets;"), "tag", "unsupported keyword", 7},
-      {R("sid:7; threshold:type limit, track by_src, count 1, seconds 60;"), "threshold", "unsupported", 7},
-      {R("sid:7; content:\"a\"; byte_test:1,>,2,0,relative;"), "byte_test", "unsupported", 7},
+      {R("sid:7; threshold:type limit, track by_src, count 1;"), "threshold", "seconds", 7},
+      {R("sid:7; threshold:type limit, track by_src, count 1, seconds 1; detection_filter:track by_src, count 1, seconds 1;"), "detection_filter", "not both", 7},
+      {R("sid:7; content:\"a\"; byte_test:1,>,2,0,relative,dce;"), "byte_test", "dce needs the DCERPC parser", 7},
       {R("sid:7; content:\"a\"; http_uri;"), "http_uri", "unsupported keyword", 7},
       {R("sid:7; http.uri; content:\"a\";"), "http.uri", "unsupported keyword", 7},
       {R("sid:7; dns.query; content:\"a\";"), "dns.query", "unsupported keyword", 7},
       {R("sid:7; tls.sni; content:\"a\";"), "tls.sni", "unsupported keyword", 7},
       {R("sid:7; file_data; content:\"a\";"), "file_data", "unsupported keyword", 7},
       {R("sid:7; app-layer-event:http.bad;"), "app-layer-event", "unsupported keyword", 7},
-      {R("sid:7; Flowbits:isset,x;"), "flowbits", "unsupported keyword", 7},
+      {R("sid:7; Stream_Size:both,>,1;"), "stream_size", "unsupported keyword", 7},
   };
   for (const ErrorCase& c : cases) {
     SCOPED_TRACE(c.rule);
@@ -421,15 +422,15 @@ TEST(RulesParseLenient, SkipsUnsupportedAndCountsByFirstUnsupportedItem) {
   const std::string text =
       "alert http any any -> any any (msg:\"h\"; sid:1;)\n"
       "alert dns any any -> any any (sid:2;)\n"
-      "alert http any any -> any any (sid:3; flowbits:set,x;)\n"
-      "alert tcp any any -> any any (sid:4; flowbits:set,x;)\n"
-      "alert tcp any any -> any any (sid:5; flowbits:isset,x; byte_test:1,>,2,0;)\n"
-      "alert tcp any any -> any any (sid:6; threshold:type limit,track by_src,count 1,seconds 1;)\n"
+      "alert http any any -> any any (sid:3; stream_size:both,>,1;)\n"
+      "alert tcp any any -> any any (sid:4; stream_size:both,>,1;)\n"
+      "alert tcp any any -> any any (sid:5; stream_size:both,>,1; xbits:set,x,track ip_src;)\n"
+      "alert tcp any any -> any any (sid:6; tag:session,10,packets;)\n"
       "alert tcp any any -> any any (sid:7; content:\"a\"; http_uri;)\n"
       "alert tcp any any -> any any (sid:8; flow:established,no_frag;)\n"
       "alert tcp any any -> any any (sid:9; content:\"abcd\"; depth:2;)\n"  // a real error
-      "alert tcp any any -> any any (sid:10; content:\"abcd\"; depth:2; flowbits:set,y;)\n"
-      "alert tcp any any -> any any (sid:11; flowbits:set,y; content:\"abcd\"; depth:2;)\n"
+      "alert tcp any any -> any any (sid:10; content:\"abcd\"; depth:2; stream_size:both,>,1;)\n"
+      "alert tcp any any -> any any (sid:11; stream_size:both,>,1; content:\"abcd\"; depth:2;)\n"
       "alert tls any any -> any any (sid:12;)\n"
       "alert tcp any any -> any any (sid:13; content:\"ok\";)\n";
   const RuleSet lenient = Parse(text, true);
@@ -437,13 +438,13 @@ TEST(RulesParseLenient, SkipsUnsupportedAndCountsByFirstUnsupportedItem) {
   ASSERT_EQ(lenient.rules.size(), 1u);
   EXPECT_EQ(lenient.rules[0].sid, 13u);
   const std::map<std::string, int> expected = {
-      {"protocol:http", 2}, {"protocol:dns", 1}, {"protocol:tls", 1}, {"flowbits", 3},
-      {"threshold", 1},     {"http_uri", 1},     {"flow:no_frag", 1}};
+      {"protocol:http", 2}, {"protocol:dns", 1}, {"protocol:tls", 1}, {"stream_size", 3},
+      {"tag", 1},     {"http_uri", 1},     {"flow:no_frag", 1}};
   EXPECT_EQ(lenient.skipped_by_keyword, expected);
   ASSERT_EQ(lenient.errors.size(), 2u) << Describe(lenient);
   EXPECT_EQ(lenient.errors[0].sid, 9u);
   EXPECT_EQ(lenient.errors[0].keyword, "depth");
-  EXPECT_EQ(lenient.errors[1].sid, 10u);  // the error comes before its flowbits
+  EXPECT_EQ(lenient.errors[1].sid, 10u);  // the error comes before its stream_size
 
   const RuleSet strict = Parse(text, false);
   EXPECT_EQ(strict.rules.size(), 1u);
@@ -451,7 +452,7 @@ TEST(RulesParseLenient, SkipsUnsupportedAndCountsByFirstUnsupportedItem) {
   ASSERT_EQ(strict.errors.size(), 12u);
   EXPECT_EQ(strict.errors[0].keyword, "protocol");
   EXPECT_EQ(strict.errors[0].message, "unsupported protocol 'http'");
-  EXPECT_EQ(strict.errors[3].keyword, "flowbits");
+  EXPECT_EQ(strict.errors[3].keyword, "stream_size");
   EXPECT_EQ(strict.errors[3].message, "unsupported keyword");
   EXPECT_EQ(strict.errors[7].keyword, "flow");
 }
