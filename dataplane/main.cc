@@ -19,6 +19,7 @@
 #include <iostream>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -54,7 +55,8 @@ void Usage(FILE* to) {
   std::fprintf(to,
                "usage: wardgate-dp --config FILE [--check-config]\n"
                "       wardgate-dp --pcap IN.pcap [--pcap-out OUT.pcap] [--rules FILE]... [--eve OUT.json]\n"
-               "                   [--simulate-ips] [--config FILE]\n"
+               "                   [--simulate-ips] [--overrides FILE]... [--threshold-file FILE]\n"
+               "                   [--cache-dir DIR] [--config FILE]\n"
                "       wardgate-dp --version\n"
                "\n"
                "  --config FILE    YAML configuration (see deploy/examples/)\n"
@@ -63,7 +65,10 @@ void Usage(FILE* to) {
                "  --pcap-out OUT   offline mode: write the forwarded frames here\n"
                "  --rules FILE     offline mode: Suricata-dialect rules to run (repeatable)\n"
                "  --eve OUT        offline mode: write EVE JSON events here\n"
-               "  --simulate-ips   offline mode: drop/reject rules drop packets as inline\n");
+               "  --simulate-ips   offline mode: drop/reject rules drop packets as inline\n"
+               "  --overrides FILE offline mode: local rule overrides (YAML), after the config's\n"
+               "  --threshold-file FILE  offline mode: Suricata threshold.config (replaces the config's)\n"
+               "  --cache-dir DIR  offline mode: compiled-rule cache (\"\" to compile every time)\n");
 }
 
 struct Options {
@@ -74,6 +79,8 @@ struct Options {
   std::string eve;
   bool simulate_ips = false;
   bool check_only = false;
+  std::vector<std::string> overrides;
+  std::optional<std::string> threshold_file, cache_dir;
 };
 
 // Hugepages of 2 MiB currently free, or 0 if hugetlbfs is not usable.
@@ -131,6 +138,7 @@ bool InitEal(const std::vector<std::string>& args) {
 
 void PrintRuleErrors(const inspect::RulesLoad& loaded) {
   for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.c_str());
+  for (const auto& w : loaded.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
 }
 
 int RunLive(const config::Config& cfg) {
@@ -196,7 +204,7 @@ int RunLive(const config::Config& cfg) {
     auto gen = std::make_unique<generation::Generation>();
     for (const auto& p : dp.ports) gen->peer[p.port_id] = p.peer_id;
     gen->max_frame_len = cfg.MaxFrameLen();
-    if (initial_rules.compiled) inspect::AttachRules(*gen, initial_rules.compiled, "config", cfg.workers);
+    if (initial_rules.compiled) inspect::AttachRules(*gen, initial_rules, "config", cfg.workers);
     store.Publish(std::move(gen));
   }
 
@@ -309,6 +317,12 @@ int main(int argc, char** argv) {
       opt.eve = value("--eve");
     } else if (arg == "--simulate-ips") {
       opt.simulate_ips = true;
+    } else if (arg == "--overrides") {
+      opt.overrides.push_back(value("--overrides"));
+    } else if (arg == "--threshold-file") {
+      opt.threshold_file = value("--threshold-file");
+    } else if (arg == "--cache-dir") {
+      opt.cache_dir = value("--cache-dir");
     } else if (arg == "--check-config") {
       opt.check_only = true;
     } else if (arg == "--version") {
@@ -328,8 +342,12 @@ int main(int argc, char** argv) {
     Usage(stderr);
     return kExitUsage;
   }
-  if ((!opt.pcap_out.empty() || !opt.eve.empty() || !opt.rules.empty() || opt.simulate_ips) && !offline) {
-    std::fprintf(stderr, "wardgate-dp: --pcap-out, --rules, --eve and --simulate-ips need --pcap\n");
+  if ((!opt.pcap_out.empty() || !opt.eve.empty() || !opt.rules.empty() || opt.simulate_ips ||
+       !opt.overrides.empty() || opt.threshold_file || opt.cache_dir) &&
+      !offline) {
+    std::fprintf(stderr,
+                 "wardgate-dp: --pcap-out, --rules, --eve, --simulate-ips, --overrides, --threshold-file and "
+                 "--cache-dir need --pcap (live: use the config's rules section)\n");
     return kExitUsage;
   }
 
@@ -354,6 +372,9 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
 
   if (!offline) return RunLive(cfg);
+  cfg.rules.overrides.insert(cfg.rules.overrides.end(), opt.overrides.begin(), opt.overrides.end());
+  if (opt.threshold_file) cfg.rules.threshold_file = *opt.threshold_file;
+  if (opt.cache_dir) cfg.rules.cache_dir = *opt.cache_dir;
 
   if (!InitEal(EalArgs(cfg, true))) return kExitFailure;
   const int rc = offline::RunOffline(cfg, {opt.pcap_in, opt.pcap_out, opt.rules, opt.eve, opt.simulate_ips}, g_stop);

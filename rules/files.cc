@@ -21,6 +21,8 @@ RuleSet ParseRuleFiles(const std::vector<std::string>& paths, const LoadOptions&
     all.rules_seen += one.rules_seen;
     for (auto& e : one.errors) all.errors.push_back(std::move(e));
     for (const auto& [k, n] : one.skipped_by_keyword) all.skipped_by_keyword[k] += n;
+    all.disabled_unparsed += one.disabled_unparsed;
+    for (auto& r : one.disabled) all.disabled.push_back(std::move(r));
     for (auto& r : one.rules) {
       if (!seen.insert({r.gid, r.sid}).second) {
         all.errors.push_back({r.file, r.line, r.sid, "sid", "duplicate sid (also in an earlier file)"});

@@ -57,6 +57,8 @@
 //   (only negated content / isdataat) are evaluated on every stream window.
 #include "rules/matcher.h"
 
+#include "rules/db_cache.h"
+
 #include <hs.h>
 
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -915,7 +917,8 @@ int CompiledRules::prefilter_detect(uint32_t rule) const {
   return rule < impl_->compiled.size() ? impl_->compiled[rule].prefilter : -1;
 }
 
-std::unique_ptr<CompiledRules> CompiledRules::Compile(const RuleSet& set, std::string* error) {
+std::unique_ptr<CompiledRules> CompiledRules::Compile(const RuleSet& set, std::string* error,
+                                                      const CompileOptions& options) {
   const auto t0 = std::chrono::steady_clock::now();
   std::string scratch_error;
   if (!error) error = &scratch_error;
@@ -940,7 +943,7 @@ std::unique_ptr<CompiledRules> CompiledRules::Compile(const RuleSet& set, std::s
     cr.order = rank << 32 | r;
     im.any_flowbits |= sets || checks;
   }
-  if (!out->BuildDatabases(error)) return nullptr;
+  if (!out->BuildDatabases(error, options.cache)) return nullptr;
 
   im.stats.rules = im.rules.size();
   for (const CompiledRule& cr : im.compiled) {
@@ -967,7 +970,7 @@ bool PortKeyed(const Rule& r) {
 // failure. Literals only: hs_compile_lit_multi (any byte, fast to compile). With
 // pcre prefilters: one regex database, the literals written as \xNN escapes.
 bool CompilePatterns(const std::vector<Rule>& rules, const std::vector<CompiledRule>& compiled, GroupDb& group,
-                     std::string* error) {
+                     DatabaseCache* cache, bool* from_cache, std::string* error) {
   bool regex = false;
   for (uint32_t r : group.ids) regex |= compiled[r].prefilter_is_pcre;
   std::vector<std::string> escaped;  // regex mode: owns the patterns exprs point to
@@ -997,13 +1000,32 @@ bool CompilePatterns(const std::vector<Rule>& rules, const std::vector<CompiledR
     flags.push_back(f);
   }
   const std::vector<unsigned> ids(group.ids.begin(), group.ids.end());
+  std::string key;
+  if (cache && cache->ok()) {
+    std::vector<std::string> patterns;
+    patterns.reserve(exprs.size());
+    for (size_t i = 0; i < exprs.size(); ++i) {
+      patterns.emplace_back(exprs[i], regex ? std::strlen(exprs[i]) : lens[i]);
+    }
+    key = DatabaseCache::Key(!regex, HS_MODE_BLOCK, patterns, flags, ids);
+    if (!key.empty()) {
+      if (hs_database_t* db = cache->Load(key)) {
+        group.db = db;
+        *from_cache = true;
+        return true;
+      }
+    }
+  }
   hs_compile_error_t* cerr = nullptr;
   const auto n = static_cast<unsigned>(exprs.size());
   const hs_error_t rc =
       regex ? hs_compile_multi(exprs.data(), flags.data(), ids.data(), n, HS_MODE_BLOCK, nullptr, &group.db, &cerr)
             : hs_compile_lit_multi(exprs.data(), flags.data(), ids.data(), lens.data(), n, HS_MODE_BLOCK, nullptr,
                                    &group.db, &cerr);
-  if (rc == HS_SUCCESS) return true;
+  if (rc == HS_SUCCESS) {
+    if (!key.empty()) cache->Store(key, group.db);  // a failed store only costs a compile next time
+    return true;
+  }
   group.db = nullptr;
   const std::string msg = cerr && cerr->message ? cerr->message : "compile failed";
   const int at = cerr ? cerr->expression : -1;
@@ -1019,7 +1041,7 @@ bool CompilePatterns(const std::vector<Rule>& rules, const std::vector<CompiledR
 
 }  // namespace
 
-bool CompiledRules::BuildDatabases(std::string* error) {
+bool CompiledRules::BuildDatabases(std::string* error, DatabaseCache* cache) {
   Impl& im = *impl_;
   // Equal rule lists compile once (the tcp packet and stream groups mostly agree, and
   // so do the two directions of a group without flow:to_* rules).
@@ -1030,7 +1052,9 @@ bool CompiledRules::BuildDatabases(std::string* error) {
       g.db = it->second;
       return true;
     }
-    if (!CompilePatterns(im.rules, im.compiled, g, error)) return false;
+    bool from_cache = false;
+    if (!CompilePatterns(im.rules, im.compiled, g, cache, &from_cache, error)) return false;
+    im.stats.databases_from_cache += from_cache;
     compiled_dbs.emplace(g.ids, g.db);
     im.databases.push_back(g.db);
     ++im.stats.databases;

@@ -81,6 +81,13 @@ struct Buffer {
 };
 
 class CompiledRules;
+class DatabaseCache;
+
+struct CompileOptions {
+  // Compiled Hyperscan databases are looked up here (keyed by their exact compile
+  // inputs) and stored after a compile; null: always compile.
+  DatabaseCache* cache = nullptr;
+};
 
 // What one scratch's Match() calls did (per worker; read on the worker or racily for
 // stats). Verification budget: a rule's detection chain may take at most
@@ -119,6 +126,7 @@ struct CompileStats {
   size_t always_candidates = 0;    // rules with neither (checked every time)
   size_t databases = 0;            // distinct Hyperscan databases (group heads with equal literal sets share)
   size_t database_bytes = 0;
+  size_t databases_from_cache = 0;  // of `databases`, loaded from the disk cache
   double compile_ms = 0;
 };
 
@@ -126,7 +134,8 @@ class CompiledRules {
  public:
   // Compiles a parsed rule set. Returns nullptr and sets *error on failure (e.g. a
   // pcre that PCRE2 refuses: "file:line: sid N: pcre: message").
-  static std::unique_ptr<CompiledRules> Compile(const RuleSet& set, std::string* error);
+  static std::unique_ptr<CompiledRules> Compile(const RuleSet& set, std::string* error,
+                                                const CompileOptions& options = {});
   ~CompiledRules();
 
   // A scratch for one worker; call on the control thread when publishing.
@@ -161,7 +170,7 @@ class CompiledRules {
 
  private:
   CompiledRules();
-  bool BuildDatabases(std::string* error);
+  bool BuildDatabases(std::string* error, DatabaseCache* cache);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

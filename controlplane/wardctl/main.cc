@@ -15,6 +15,7 @@
 
 #include "dataplane.grpc.pb.h"
 #include "rules/files.h"
+#include "rules/ruleset.h"
 #include "rules/matcher.h"
 
 namespace {
@@ -30,7 +31,8 @@ void Usage(FILE* to) {
                "usage: wardctl --dataplane SOCKET status [--json]\n"
                "       wardctl --dataplane SOCKET events [--count N]\n"
                "       wardctl --dataplane SOCKET rules load FILE [--version LABEL] [--lenient]\n"
-               "       wardctl rules check [--lenient] [--var NAME=VALUE]... FILE...\n"
+               "       wardctl rules check [--lenient] [--var NAME=VALUE]... [--overrides FILE]...\n"
+               "                           [--threshold-file FILE] [--cache-dir DIR] FILE...\n"
                "\n"
                "  --dataplane SOCKET  unix socket of a wardgate-dp control API\n"
                "  status              version, uptime, generation, ports, workers and counters\n"
@@ -38,23 +40,49 @@ void Usage(FILE* to) {
                "  --json              print the status as JSON instead of tables\n"
                "  --timeout SECONDS   give up on the dataplane after this long (default 5)\n"
                "  rules check         parse and compile rule files; errors as file:line: sid N: ...\n"
+               "  --overrides FILE    local overrides (YAML) applied on top of the rule files\n"
+               "  --threshold-file F  Suricata threshold.config to check with the rules\n"
+               "  --cache-dir DIR     reuse/store compiled databases there (default: none)\n"
                "  rules load          replace the dataplane's running rule set (hot reload)\n");
 }
 
 // `wardctl rules check`: what a rule author runs before pushing. Exit 1 on any error.
-int RulesCheck(const std::vector<std::string>& files, bool lenient, const std::map<std::string, std::string>& vars) {
+struct RulesCheckOptions {
+  std::vector<std::string> files;
+  bool lenient = false;
+  std::map<std::string, std::string> vars;
+  std::vector<std::string> overrides;
+  std::string threshold_file;
+  std::string cache_dir;
+};
+
+int RulesCheck(const RulesCheckOptions& o) {
   namespace r = wardgate::rules;
-  r::LoadOptions options;
-  options.lenient = lenient;
-  options.variables = vars;
-  const auto set = r::ParseRuleFiles(files, options);
-  for (const auto& e : set.errors) std::printf("%s\n", e.ToString().c_str());
+  r::RuleSetSources src;
+  src.files = o.files;
+  src.options.lenient = o.lenient;
+  src.options.variables = o.vars;
+  src.override_files = o.overrides;
+  src.threshold_file = o.threshold_file;
+  src.cache_dir = o.cache_dir;
+  const r::LoadedRuleSet loaded = r::LoadRuleSet(src);
+  const auto& set = loaded.set;
+  const auto& files = o.files;
+  for (const auto& e : loaded.errors) std::printf("%s\n", e.c_str());
+  for (const auto& w : loaded.warnings) std::printf("warning: %s\n", w.c_str());
+  if (!loaded.cache_error.empty()) std::printf("warning: cache %s: %s\n", o.cache_dir.c_str(), loaded.cache_error.c_str());
   std::string compile_error;
-  std::unique_ptr<r::CompiledRules> compiled;
+  std::shared_ptr<const r::CompiledRules> compiled = loaded.compiled;
   // Compile what parsed even when other rules failed, so the author sees every error
   // (pcre patterns PCRE2 refuses are found only here) in one run.
-  if (!set.rules.empty()) compiled = r::CompiledRules::Compile(set, &compile_error);
+  if (!compiled && !set.rules.empty()) {
+    compiled = r::CompiledRules::Compile(set, &compile_error);
+    if (std::find(loaded.errors.begin(), loaded.errors.end(), compile_error) != loaded.errors.end()) {
+      compile_error.clear();  // printed already
+    }
+  }
   if (!compile_error.empty()) std::printf("%s\n", compile_error.c_str());
+  const bool lenient = o.lenient;
 
   std::map<std::string, int> by_action, keywords;
   for (const auto& rule : set.rules) {
@@ -102,7 +130,13 @@ int RulesCheck(const std::vector<std::string>& files, bool lenient, const std::m
     for (const auto& [k, _] : used) ++keywords[k];
   }
   std::printf("\n%zu rule(s) loaded of %d read from %zu file(s); %zu error(s)\n", set.rules.size(), set.rules_seen,
-              files.size(), set.errors.size() + (compile_error.empty() ? 0 : 1));
+              files.size(), loaded.errors.size() + (compile_error.empty() ? 0 : 1));
+  std::printf("disabled: %zu (commented out in the files or by overrides)\n", set.disabled.size());
+  if (!o.overrides.empty()) {
+    std::printf("overrides: %zu entr%s; enabled %zu, disabled %zu, action changed %zu\n", loaded.overrides.entries.size(),
+                loaded.overrides.entries.size() == 1 ? "y" : "ies", loaded.overrides.enabled, loaded.overrides.disabled,
+                loaded.overrides.action_changed);
+  }
   std::printf("by action:");
   for (const auto& [a, n] : by_action) std::printf("  %s %d", a.c_str(), n);
   std::printf("\nkeywords (rules using them):");
@@ -119,8 +153,15 @@ int RulesCheck(const std::vector<std::string>& files, bool lenient, const std::m
                 "%zu database(s) of %zu bytes, %.1f ms\n",
                 st.prefilter_patterns, st.pcre_prefilters, st.always_candidates, st.databases, st.database_bytes,
                 st.compile_ms);
+    if (!o.cache_dir.empty()) {
+      std::printf("cache: %zu of %zu database(s) loaded from %s, %llu stored\n", st.databases_from_cache, st.databases,
+                  o.cache_dir.c_str(), static_cast<unsigned long long>(loaded.cache.stores));
+    }
   }
-  const bool failed = !compile_error.empty() || (!set.errors.empty() && !lenient) || !compiled;
+  // Errors of the overrides or threshold file fail in every mode; rule errors are
+  // reported but tolerated with --lenient.
+  const bool other_errors = loaded.errors.size() > set.errors.size();
+  const bool failed = !compile_error.empty() || other_errors || (!set.errors.empty() && !lenient) || !compiled;
   return failed ? kExitFailure : kExitOk;
 }
 
@@ -186,6 +227,7 @@ int main(int argc, char** argv) {
   std::map<std::string, std::string> vars;
   bool json = false;
   bool lenient = false;
+  RulesCheckOptions check;
   int timeout_s = 5;
   long count = -1;
   for (int i = 1; i < argc; ++i) {
@@ -204,6 +246,9 @@ int main(int argc, char** argv) {
       else if (arg == "--count") count = std::stol(value());
       else if (arg == "--version") version = value();
       else if (arg == "--lenient") lenient = true;
+      else if (arg == "--overrides") check.overrides.push_back(value());
+      else if (arg == "--threshold-file") check.threshold_file = value();
+      else if (arg == "--cache-dir") check.cache_dir = value();
       else if (arg == "--var") {
         const auto v = value();
         const auto eq = v.find('=');
@@ -228,7 +273,10 @@ int main(int argc, char** argv) {
       Usage(stderr);
       return kExitUsage;
     }
-    return RulesCheck({words.begin() + 1, words.end()}, lenient, vars);
+    check.files.assign(words.begin() + 1, words.end());
+    check.lenient = lenient;
+    check.vars = vars;
+    return RulesCheck(check);
   }
   const bool rules_load = command == "rules" && words.size() == 2 && words[0] == "load";
   if (socket.empty() || (command != "status" && command != "events" && !rules_load)) {

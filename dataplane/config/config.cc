@@ -1,5 +1,6 @@
 #include "dataplane/config/config.h"
 
+#include <algorithm>
 #include <yaml-cpp/yaml.h>
 
 #include <cctype>
@@ -89,7 +90,33 @@ bool Bool(const YAML::Node& node, const std::string& path) {
 
 void LoadDetection(const YAML::Node& root, Config& c) {
   if (const auto r = root["rules"]) {
-    CheckKeys(r, "rules", {"files", "lenient", "variables"});
+    CheckKeys(r, "rules", {"files", "lenient", "variables", "overrides", "threshold_file", "threshold_capacity",
+                           "cache_dir", "action_order"});
+    if (const auto ov = r["overrides"]) {
+      if (!ov.IsSequence()) throw ConfigError("rules.overrides", "must be a list of paths");
+      for (size_t i = 0; i < ov.size(); ++i) {
+        c.rules.overrides.push_back(String(ov[i], "rules.overrides[" + std::to_string(i) + "]"));
+      }
+    }
+    if (r["threshold_file"]) c.rules.threshold_file = String(r["threshold_file"], "rules.threshold_file");
+    if (r["threshold_capacity"]) {
+      c.rules.threshold_capacity = Uint<uint32_t>(r["threshold_capacity"], "rules.threshold_capacity", 1, 1u << 24);
+    }
+    if (r["cache_dir"]) c.rules.cache_dir = String(r["cache_dir"], "rules.cache_dir");
+    if (const auto order = r["action_order"]) {
+      if (!order.IsSequence() || order.size() != 4) {
+        throw ConfigError("rules.action_order", "must list pass, drop, reject and alert, each once");
+      }
+      std::vector<std::string> names;
+      for (size_t i = 0; i < 4; ++i) names.push_back(String(order[i], "rules.action_order"));
+      for (const char* want : {"pass", "drop", "reject", "alert"}) {
+        if (std::count(names.begin(), names.end(), want) != 1) {
+          throw ConfigError("rules.action_order", std::string("must list pass, drop, reject and alert, each once (") +
+                                                      want + " missing or repeated)");
+        }
+      }
+      c.rules.action_order = names;
+    }
     if (const auto files = r["files"]) {
       if (!files.IsSequence()) throw ConfigError("rules.files", "must be a list of paths");
       for (size_t i = 0; i < files.size(); ++i) {
@@ -125,8 +152,11 @@ void LoadDetection(const YAML::Node& root, Config& c) {
     if (st["window_pool"]) c.stream.window_pool = Uint<uint32_t>(st["window_pool"], "stream.window_pool", 16, 1u << 24);
   }
   if (const auto fl = root["flows"]) {
-    CheckKeys(fl, "flows", {"capacity", "timeouts"});
+    CheckKeys(fl, "flows", {"capacity", "flowbits_capacity", "timeouts"});
     if (fl["capacity"]) c.flows.capacity = Uint<uint32_t>(fl["capacity"], "flows.capacity", 1024, 1u << 26);
+    if (fl["flowbits_capacity"]) {
+      c.flows.flowbits_capacity = Uint<uint32_t>(fl["flowbits_capacity"], "flows.flowbits_capacity", 1, 1u << 26);
+    }
     if (const auto t = fl["timeouts"]) {
       CheckKeys(t, "flows.timeouts", {"new", "established", "closed", "udp", "icmp", "other"});
       const std::pair<const char*, uint32_t*> keys[] = {

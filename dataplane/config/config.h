@@ -57,6 +57,13 @@ struct RulesConfig {
   std::vector<std::string> files;            // loaded at start
   bool lenient = false;                      // skip rules with unsupported keywords
   std::map<std::string, std::string> variables;  // HOME_NET etc., without `$`
+  std::vector<std::string> overrides;        // local overrides (YAML), applied in order, re-read on every load
+  std::string threshold_file;                // Suricata threshold.config, re-read on every load ("" none)
+  uint32_t threshold_capacity = 65536;       // tracked threshold/rate entries
+  std::string cache_dir = "/var/cache/wardgate/rules";  // compiled Hyperscan databases ("" off)
+  // Which action decides when rules with different actions fire on one packet, first
+  // wins; Suricata's default. Names: pass, drop, reject, alert (all four, once each).
+  std::vector<std::string> action_order = {"pass", "drop", "reject", "alert"};
 };
 
 // What happens to a flow when one of its inspection limits is hit (stream depth,
@@ -83,6 +90,7 @@ struct StreamConfig {
 // inspection stops, and the event is counted (clinical default: never cut a feed).
 struct FlowsConfig {
   uint32_t capacity = 131072;      // flows per worker, preallocated
+  uint32_t flowbits_capacity = 16384;  // flows holding flowbits at once, per worker (64 bytes each)
   uint32_t timeout_new_s = 30;
   uint32_t timeout_established_s = 3600;
   uint32_t timeout_closed_s = 60;

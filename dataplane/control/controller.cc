@@ -35,7 +35,7 @@ ApiServer::LoadRulesResult Controller::LoadRules(const std::string& source, cons
   const auto* cur = store_.Current();
   gen->peer = cur->peer;
   gen->max_frame_len = cur->max_frame_len;
-  inspect::AttachRules(*gen, loaded.compiled, version, workers_);
+  inspect::AttachRules(*gen, loaded, version, workers_);
   std::unique_ptr<const generation::Generation> retired;
   result.generation_id = store_.Publish(std::move(gen), &retired);
   // Every worker has left the old generation: its events are all in the rings now.

@@ -105,6 +105,7 @@ Status CollectStatus(const Dataplane& dp) {
       {"flow_evictions", &worker::WorkerCounters::flow_evictions},
       {"flows_expired", &worker::WorkerCounters::flows_expired},
       {"midstream_refused", &worker::WorkerCounters::midstream_refused},
+      {"flowbits_exhausted", &worker::WorkerCounters::flowbits_exhausted},
       {"stream_bytes", &worker::WorkerCounters::stream_bytes},
       {"stream_retransmissions", &worker::WorkerCounters::stream_retransmissions},
       {"stream_overlaps", &worker::WorkerCounters::stream_overlaps},

@@ -23,6 +23,7 @@ struct AlertRecord {
   uint64_t pcap_cnt = 0;       // offline: 1-based packet number; 0 live
   const rules::Rule* rule = nullptr;
   bool blocked = false;        // the packet was dropped (drop/reject rule, inline or simulated)
+  bool log_alert = true;       // false: only the drop is logged (a suppressed or noalert rule dropped it)
   PacketSource source = PacketSource::kWire;
   bool v6 = false;
   uint8_t ip_proto = 0;

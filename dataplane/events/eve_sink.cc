@@ -35,8 +35,10 @@ size_t EveSink::Drain(EventRing<AlertRecord>& ring) {
       ++n;
       continue;
     }
-    Line(AlertJson(*r, with_payload_, with_packet_));
-    ++alerts_;
+    if (r->log_alert) {
+      Line(AlertJson(*r, with_payload_, with_packet_));
+      ++alerts_;
+    }
     // One drop record per blocked packet, after its alert (Suricata logs both).
     if (r->blocked) {
       Line(DropJson(*r));

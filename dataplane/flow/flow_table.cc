@@ -113,6 +113,12 @@ FlowTable::FlowTable(const FlowTableConfig& config, stream::Reassembler* streams
   for (uint32_t i = 0; i < capacity_; ++i) free_[i] = capacity_ - 1 - i;
   n_free_ = capacity_;
   buckets_ = memory::HugeArray<Bucket>(n_buckets);
+  bit_slot_of_ = memory::HugeArray<uint32_t>(capacity_);
+  const uint32_t bit_slots = std::min(config.flowbits_capacity, capacity_);
+  bit_slots_ = memory::HugeArray<BitSlot>(bit_slots);
+  free_bit_slots_ = memory::HugeArray<uint32_t>(bit_slots);
+  for (uint32_t i = 0; i < bit_slots; ++i) free_bit_slots_[i] = bit_slots - 1 - i;
+  n_free_bit_slots_ = bit_slots;
   for (uint64_t b = 0; b < n_buckets; ++b) {
     for (uint32_t s = 0; s < kBucketSlots; ++s) {
       buckets_[b].sig[s] = 0;
@@ -224,6 +230,7 @@ uint64_t FlowTable::TimeoutNs(const Flow& f) const {
 void FlowTable::RemoveAt(uint32_t idx, FlowEndReason reason) {
   Flow& f = flows_[idx];
   if (end_fn_) end_fn_(end_ctx_, f, reason);
+  ReleaseBits(idx);
   if (streams_) {
     f.stream[0].Reset(*streams_);
     f.stream[1].Reset(*streams_);
@@ -246,6 +253,37 @@ void FlowTable::RemoveAt(uint32_t idx, FlowEndReason reason) {
   }
   f.key.family = 0;
   free_[n_free_++] = idx;
+}
+
+bool FlowTable::BitIsSet(const Flow& f, uint32_t bit) const {
+  const uint32_t slot = bit_slot_of_[Index(f)];
+  return slot && bit < kFlowBits && (bit_slots_[slot - 1].w[bit / 64] >> (bit % 64) & 1);
+}
+
+void FlowTable::SetBit(Flow& f, uint32_t bit) {
+  if (bit >= kFlowBits) return;
+  uint32_t& slot = bit_slot_of_[Index(f)];
+  if (!slot) {
+    if (n_free_bit_slots_ == 0) {
+      ++counters_.flowbits_exhausted;
+      return;
+    }
+    slot = free_bit_slots_[--n_free_bit_slots_] + 1;
+    bit_slots_[slot - 1] = BitSlot{};
+  }
+  bit_slots_[slot - 1].w[bit / 64] |= uint64_t(1) << (bit % 64);
+}
+
+void FlowTable::ClearBit(Flow& f, uint32_t bit) {
+  const uint32_t slot = bit_slot_of_[Index(f)];
+  if (slot && bit < kFlowBits) bit_slots_[slot - 1].w[bit / 64] &= ~(uint64_t(1) << (bit % 64));
+}
+
+void FlowTable::ReleaseBits(uint32_t idx) {
+  uint32_t& slot = bit_slot_of_[idx];
+  if (!slot) return;
+  free_bit_slots_[n_free_bit_slots_++] = slot - 1;
+  slot = 0;
 }
 
 void FlowTable::Remove(Flow& flow) {
@@ -349,6 +387,7 @@ uint32_t FlowTable::Insert(const FlowKey& key, uint64_t hash) {
 
 Flow& FlowTable::Begin(uint32_t idx, const FlowKey& key, bool src_is_first, bool sender_is_client,
                        uint64_t now_ns) {
+  ReleaseBits(idx);  // a reused slot (TCP port reuse) starts without the old flow's bits
   Flow& f = flows_[idx];
   f.key = key;
   f.tcp_state = 0;

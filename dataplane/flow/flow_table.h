@@ -137,6 +137,7 @@ struct FlowTableConfig {
   uint64_t hash_seed = 0;         // pass a random value: keeps bucket collisions unpredictable
   bool midstream = false;         // create TCP flows whose first packet is not a SYN
   FlowTimeouts timeouts;
+  uint32_t flowbits_capacity = 16384;  // flows holding flowbits at once (64 bytes each)
 };
 
 // Copied by the worker into its WorkerCounters. Single writer: the owning worker.
@@ -147,6 +148,7 @@ struct FlowCounters {
   uint64_t index_displacements = 0;    // index entries moved to their other bucket (no eviction)
   uint64_t expired = 0;                // removed by Expire()
   uint64_t removed = 0;                // removed by Remove()/Clear()
+  uint64_t flowbits_exhausted = 0;     // a flowbit not set: every flowbits slot in use
   uint64_t tcp_reused = 0;             // SYN on a CLOSED connection: old flow ended, new one begun
   uint64_t midstream_picked_up = 0;
   uint64_t midstream_refused = 0;      // first packet not a SYN and midstream off: no flow
@@ -193,6 +195,14 @@ class FlowTable {
   explicit FlowTable(const FlowTableConfig& config, stream::Reassembler* streams = nullptr);
   FlowTable(const FlowTable&) = delete;
   FlowTable& operator=(const FlowTable&) = delete;
+
+  // Flowbits (the rules' flowbits keyword): kFlowBits bits per flow, kept in a pool
+  // slot taken at the first set bit and returned when the flow ends. Without a free
+  // slot the bit is not set and flowbits_exhausted counts it.
+  static constexpr uint32_t kFlowBits = 512;
+  bool BitIsSet(const Flow& f, uint32_t bit) const;
+  void SetBit(Flow& f, uint32_t bit);
+  void ClearBit(Flow& f, uint32_t bit);
 
   void SetEndHandler(EndFn fn, void* ctx) {
     end_fn_ = fn;
@@ -280,6 +290,15 @@ class FlowTable {
   memory::HugeArray<Flow> flows_;
   memory::HugeArray<uint32_t> free_;
   memory::HugeArray<Bucket> buckets_;
+  struct BitSlot {
+    uint64_t w[kFlowBits / 64];
+  };
+  uint32_t Index(const Flow& f) const { return uint32_t(&f - flows_.get()); }
+  void ReleaseBits(uint32_t idx);
+  memory::HugeArray<uint32_t> bit_slot_of_;  // by flow index: slot + 1, 0 none
+  memory::HugeArray<BitSlot> bit_slots_;
+  memory::HugeArray<uint32_t> free_bit_slots_;
+  uint32_t n_free_bit_slots_ = 0;
   stream::Reassembler* streams_;
   EndFn end_fn_ = nullptr;
   void* end_ctx_ = nullptr;

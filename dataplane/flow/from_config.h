@@ -16,6 +16,7 @@ inline FlowTableConfig TableConfigFrom(const config::Config& c, uint32_t worker_
   t.first_id = first_id;
   t.hash_seed = (uint64_t(std::random_device{}()) << 32) | std::random_device{}();
   t.midstream = c.stream.midstream;
+  t.flowbits_capacity = c.flows.flowbits_capacity;
   t.timeouts.new_s = c.flows.timeout_new_s;
   t.timeouts.established_s = c.flows.timeout_established_s;
   t.timeouts.closed_s = c.flows.timeout_closed_s;

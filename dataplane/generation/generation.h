@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "rules/matcher.h"
+#include "rules/threshold.h"
 
 namespace wardgate::generation {
 
@@ -37,6 +38,19 @@ struct Generation {
   // the scratch belongs to the generation of its database). Worker w alone uses
   // scratch[w]; the generation is otherwise immutable.
   std::vector<std::unique_ptr<rules::MatchScratch>> scratch;
+  // Thresholds, suppressions and rate filters of this rule set (thread-safe; null
+  // when none applies), and which action decides among rules that fired on one
+  // packet: lower rank first, indexed by rules::Action (Suricata's default order).
+  std::shared_ptr<rules::ThresholdEngine> thresholds;
+  std::array<uint8_t, 4> action_rank = DefaultActionRank();
+
+  static std::array<uint8_t, 4> DefaultActionRank() {
+    std::array<uint8_t, 4> r{};
+    for (auto a : {rules::Action::kAlert, rules::Action::kDrop, rules::Action::kReject, rules::Action::kPass}) {
+      r[static_cast<size_t>(a)] = static_cast<uint8_t>(rules::ActionOrder(a));
+    }
+    return r;
+  }
 
   Generation() { peer.fill(kNoPeer); }
 };

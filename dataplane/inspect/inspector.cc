@@ -27,6 +27,14 @@ void Inspector::Scan(const generation::Generation& gen, const parse::PacketView&
   ctx.established = flow.established;
   ctx.stateless = flow.stateless;
   ctx.dsize = view.payload_len;
+  ctx.ttl = view.ttl;
+  ctx.tcp_flags = view.tcp_flags;
+  ctx.icmp_type = view.icmp_type;
+  ctx.icmp_code = view.icmp_code;
+  ctx.icmp_echo = view.icmp_echo;
+  ctx.icmp_id = view.icmp_id;
+  ctx.icmp_seq = view.icmp_seq;
+  ctx.flowbits = flow.bits;
   fired_.clear();
   gen.rules->Match(*gen.scratch[worker_id_], ctx, buf, fired_);
   for (uint32_t idx : fired_) hits_.push_back({idx, buf.data, buf.new_from, buf.len, source});
@@ -36,25 +44,49 @@ Verdict Inspector::Finish(const generation::Generation& gen, const parse::Packet
                           uint32_t frame_len, const FlowContext& flow, uint64_t ts_ns, uint64_t pcap_cnt) {
   if (hits_.empty()) return Verdict::kForward;
   const auto& rules = gen.rules->rules();
-  // Suricata's action order: the strongest action among the rules that fired decides.
-  const rules::Rule* decisive = &rules[hits_[0].rule];
-  for (const Hit& h : hits_) {
-    if (rules::ActionOrder(rules[h.rule].header.action) < rules::ActionOrder(decisive->header.action)) {
-      decisive = &rules[h.rule];
+  // Thresholds, suppressions and rate filters decide, per hit, whether its action
+  // applies, whether its alert is logged, and (rate_filter) which action it has.
+  rules::AlertSubject subject;
+  subject.src = view.src_addr;
+  subject.dst = view.dst_addr;
+  subject.v6 = view.l3 == parse::L3::kIpv6;
+  subject.flow_id = flow.flow_id;
+  const Hit* decisive = nullptr;
+  for (Hit& h : hits_) {
+    const rules::Rule& r = rules[h.rule];
+    h.action = r.header.action;
+    h.apply = true;
+    h.log = !r.noalert;
+    if (gen.thresholds && gen.thresholds->Applies(r)) {
+      const rules::ThresholdDecision d = gen.thresholds->Check(r, subject, ts_ns);
+      h.apply = d.apply_action;
+      if (!d.apply_action) ++counters_.threshold_no_action;
+      if (!d.log_alert && h.log) ++counters_.threshold_silenced;
+      h.log = h.log && d.log_alert && d.apply_action;
+      if (d.new_action && *d.new_action != h.action) {
+        h.action = *d.new_action;
+        ++counters_.rate_filtered;
+      }
+    }
+    if (!h.apply) continue;
+    // The strongest action among the hits that apply decides (Suricata's order by default).
+    if (!decisive || gen.action_rank[static_cast<size_t>(h.action)] < gen.action_rank[static_cast<size_t>(decisive->action)]) {
+      decisive = &h;
     }
   }
-  switch (decisive->header.action) {
+  if (!decisive) return Verdict::kForward;
+  switch (decisive->action) {
     case rules::Action::kPass:
       // A pass rule silences the packet and ends inspection of the flow.
       ++counters_.rule_passes;
       return Verdict::kPass;
     case rules::Action::kDrop:
     case rules::Action::kReject: {
-      const bool reject = decisive->header.action == rules::Action::kReject;
+      const bool reject = decisive->action == rules::Action::kReject;
       for (const Hit& h : hits_) {
-        const auto& r = rules[h.rule];
-        const bool blocks = blocking_ && r.header.action != rules::Action::kAlert;
-        Record(r, blocks, view, frame, frame_len, h, flow, ts_ns, pcap_cnt);
+        if (!h.apply) continue;
+        const bool blocks = blocking_ && h.action != rules::Action::kAlert && h.action != rules::Action::kPass;
+        if (h.log || blocks) Record(rules[h.rule], blocks, h.log, view, frame, frame_len, h, flow, ts_ns, pcap_cnt);
       }
       if (!blocking_) return Verdict::kForward;
       ++counters_.rule_drops;
@@ -62,7 +94,9 @@ Verdict Inspector::Finish(const generation::Generation& gen, const parse::Packet
       return reject ? Verdict::kReject : Verdict::kDrop;
     }
     case rules::Action::kAlert:
-      for (const Hit& h : hits_) Record(rules[h.rule], false, view, frame, frame_len, h, flow, ts_ns, pcap_cnt);
+      for (const Hit& h : hits_) {
+        if (h.apply && h.log) Record(rules[h.rule], false, true, view, frame, frame_len, h, flow, ts_ns, pcap_cnt);
+      }
       return Verdict::kForward;
   }
   return Verdict::kForward;
@@ -107,12 +141,13 @@ void Inspector::Anomaly(const char* name, const parse::PacketView& view, const F
   r->anomaly = name;
   r->rule = nullptr;
   r->blocked = false;
+  r->log_alert = true;
   r->source = events::PacketSource::kStream;
   r->payload_len = r->packet_len = 0;
   ring_->Commit();
 }
 
-void Inspector::Record(const rules::Rule& rule, bool blocked, const parse::PacketView& view,
+void Inspector::Record(const rules::Rule& rule, bool blocked, bool log_alert, const parse::PacketView& view,
                        const uint8_t* frame, uint32_t frame_len, const Hit& hit, const FlowContext& flow,
                        uint64_t ts_ns, uint64_t pcap_cnt) {
   events::AlertRecord* r = ring_->Reserve();
@@ -124,6 +159,7 @@ void Inspector::Record(const rules::Rule& rule, bool blocked, const parse::Packe
   r->kind = events::AlertRecord::Kind::kAlert;
   r->rule = &rule;
   r->blocked = blocked;
+  r->log_alert = log_alert;
   r->source = hit.source;
   // The payload: the new part of the inspected buffer (capped), as Suricata logs it.
   const size_t from = std::min(hit.new_from, hit.len);

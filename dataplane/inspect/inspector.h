@@ -25,6 +25,7 @@ struct FlowContext {
   bool to_server = true;
   bool established = false;
   bool stateless = true;
+  rules::FlowBits* bits = nullptr;  // the flow's flowbits (null: none kept)
 };
 
 struct InspectCounters {
@@ -33,6 +34,9 @@ struct InspectCounters {
   uint64_t rule_drops = 0;      // packets dropped by drop/reject rules
   uint64_t rule_rejects = 0;
   uint64_t rule_passes = 0;
+  uint64_t threshold_silenced = 0;   // hits whose alert a threshold/suppress did not log
+  uint64_t threshold_no_action = 0;  // hits whose action a threshold/detection_filter withheld
+  uint64_t rate_filtered = 0;        // hits whose action a rate_filter changed
 };
 
 class Inspector {
@@ -71,9 +75,13 @@ class Inspector {
     size_t new_from;
     size_t len;
     events::PacketSource source;
+    // Decided in Finish: thresholds, suppressions, rate filters, noalert.
+    rules::Action action = rules::Action::kAlert;
+    bool apply = true;
+    bool log = true;
   };
 
-  void Record(const rules::Rule& rule, bool blocked, const parse::PacketView& view, const uint8_t* frame,
+  void Record(const rules::Rule& rule, bool blocked, bool log_alert, const parse::PacketView& view, const uint8_t* frame,
               uint32_t frame_len, const Hit& hit, const FlowContext& flow, uint64_t ts_ns, uint64_t pcap_cnt);
 
   uint32_t worker_id_;

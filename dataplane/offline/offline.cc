@@ -43,6 +43,7 @@ int RunOffline(const config::Config& cfg, const OfflineOptions& opts, const std:
   if (!rule_files.empty()) {
     loaded = inspect::LoadRuleFiles(rule_files, cfg.rules);
     for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.c_str());
+    for (const auto& w : loaded.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
     if (!loaded.compiled) {
       std::fprintf(stderr, "wardgate-dp: rule set refused (%zu error(s))\n", loaded.errors.size());
       return 1;
@@ -107,7 +108,7 @@ int RunOffline(const config::Config& cfg, const OfflineOptions& opts, const std:
   gen->peer[kInPort] = kOutPort;
   gen->peer[kOutPort] = kInPort;
   gen->max_frame_len = cfg.MaxFrameLen();
-  if (loaded.compiled) inspect::AttachRules(*gen, loaded.compiled, "offline", 1);
+  if (loaded.compiled) inspect::AttachRules(*gen, loaded, "offline", 1);
   store.Publish(std::move(gen));
   store.ReaderOnline(0);
 

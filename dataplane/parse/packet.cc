@@ -191,6 +191,12 @@ inline ParseError ParseL4(const uint8_t* f, size_t off, size_t end, bool fragmen
       }
       out.icmp_type = l4[0];
       out.icmp_code = l4[1];
+      const bool echo = out.ip_proto == kProtoIcmp ? (l4[0] == 0 || l4[0] == 8) : (l4[0] == 128 || l4[0] == 129);
+      if (echo && avail >= 8) {  // RFC 792 / RFC 4443 4.1: identifier, sequence number
+        out.icmp_echo = true;
+        out.icmp_id = static_cast<uint16_t>(l4[4] << 8 | l4[5]);
+        out.icmp_seq = static_cast<uint16_t>(l4[6] << 8 | l4[7]);
+      }
       // RFC 792 / RFC 4443 2.1: the 4-byte common header; id/seq etc. are message body.
       SetPayload(out, off + kIcmpHeaderLen, end);
       return ParseError::kNone;

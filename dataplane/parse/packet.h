@@ -92,6 +92,9 @@ struct PacketView {
   bool tcp_has_timestamp = false;
   uint8_t icmp_type = 0;         // ICMP or ICMPv6
   uint8_t icmp_code = 0;
+  bool icmp_echo = false;        // echo request/reply (ICMP 8/0, ICMPv6 128/129): id and seq below
+  uint16_t icmp_id = 0;
+  uint16_t icmp_seq = 0;
   // Payload after the L4 header (or after L3 for other protocols / later fragments).
   uint16_t payload_offset = 0;
   uint16_t payload_len = 0;

@@ -63,7 +63,7 @@ struct alignas(64) WorkerCounters {
   std::array<Counter, kDropReasonCount> drops;
   std::array<PortCounters, generation::kMaxPorts> ports;
   // Flow and stream stages (mirrored after each burst from their plain counters).
-  Counter flows_active, flows_created, flow_evictions, flows_expired, midstream_refused;
+  Counter flows_active, flows_created, flow_evictions, flows_expired, midstream_refused, flowbits_exhausted;
   Counter stream_bytes, stream_retransmissions, stream_overlaps, stream_conflicts, stream_gaps,
       stream_out_of_order, stream_pool_exhausted, stream_depth_reached, stream_window_overruns;
 };

@@ -5,6 +5,7 @@
 #include <rte_prefetch.h>
 
 #include <algorithm>
+#include <optional>
 #include <ctime>
 #include <cstring>
 #include <span>
@@ -15,6 +16,19 @@
 namespace wardgate::worker {
 
 namespace {
+
+// A flow's flowbits for the matcher, kept in the worker's flow table.
+class TableFlowBits final : public rules::FlowBits {
+ public:
+  TableFlowBits(flow::FlowTable& table, flow::Flow& f) : table_(table), flow_(f) {}
+  bool IsSet(uint32_t bit) const override { return table_.BitIsSet(flow_, bit); }
+  void Set(uint32_t bit) override { table_.SetBit(flow_, bit); }
+  void Unset(uint32_t bit) override { table_.ClearBit(flow_, bit); }
+
+ private:
+  flow::FlowTable& table_;
+  flow::Flow& flow_;
+};
 
 // Flow tracking, TCP stream reassembly and signature inspection of one parsed frame.
 // kDrop from here with `stream_conflict` set means the stream stage dropped it.
@@ -46,6 +60,8 @@ inspect::Verdict InspectFrame(const generation::Generation& gen, Stages& stages,
     }
   }
   if (!gen.rules) return inspect::Verdict::kForward;
+  std::optional<TableFlowBits> bits;
+  if (f) fc.bits = &bits.emplace(*stages.flows, *f);
 
   const bool payload_ok = view.payload_offset + view.payload_len <= frame_len;
   const std::span<const uint8_t> payload(frame + view.payload_offset, payload_ok ? view.payload_len : 0);
@@ -285,6 +301,7 @@ void FlowHousekeeping(Stages& stages, WorkerCounters& c, uint64_t now_ns, uint32
   c.flow_evictions.Set(fc.evictions);
   c.flows_expired.Set(fc.expired);
   c.midstream_refused.Set(fc.midstream_refused);
+  c.flowbits_exhausted.Set(fc.flowbits_exhausted);
   if (!stages.streams) return;
   const auto& sc = stages.streams->counters();
   c.stream_bytes.Set(sc.bytes_delivered);
