@@ -57,6 +57,7 @@
 //   (only negated content / isdataat) are evaluated on every stream window.
 #include "rules/matcher.h"
 
+#include "rules/address_index.h"
 #include "rules/db_cache.h"
 
 #include <hs.h>
@@ -161,6 +162,9 @@ struct CompiledRule {
   std::vector<BitOp> bit_checks;   // isset / isnotset: must hold before the chain runs
   std::vector<BitOp> bit_actions;  // set / unset / toggle: applied when the rule fires
   uint64_t order = 0;  // evaluation order: flowbit rank << 32 | rule index
+  // No prefilter pattern: found by its source or destination address list, or by
+  // its destination ports, rather than checked on every packet.
+  enum class AddrKey : uint8_t { kNone, kSrc, kDst, kPort } addr_key = AddrKey::kNone;
 };
 
 struct GroupDb {
@@ -177,6 +181,11 @@ struct GroupDb {
 // runs one scan; otherwise it scans the port-less database and its port's.
 struct DirectionHeads {
   GroupDb base;                  // port-less rules (and their always-candidates)
+  // Rules without a prefilter pattern but with a narrow address list: candidates only
+  // for packets whose source (by_src) or destination (by_dst) address is in it.
+  AddressIndex by_src, by_dst;
+  // ... or naming a few destination ports: (port, rule), sorted, for the others.
+  std::vector<std::pair<uint16_t, uint32_t>> always_by_port;
   std::vector<GroupDb> by_port;  // indexed like GroupHeads::port_index - 1
   bool folded = false;           // by_port databases include base's literals
 };
@@ -185,6 +194,10 @@ struct GroupHeads {
   std::vector<uint16_t> port_index;  // dst port -> index into by_port + 1; 0: none (empty: no port rules)
   std::array<DirectionHeads, 2> dir;  // [0] to_client, [1] to_server
 };
+
+// An address list this narrow keys a rule without a prefilter pattern better than its
+// ports do (IP-reputation lists); wider ones (e.g. $HOME_NET) only if it has no ports.
+constexpr double kNarrowAddresses = 65536;
 
 // A rule is keyed by destination port when it names a small, plain set of them (no
 // `<>`, no exclusions); everything else stays in the protocol group's own database.
@@ -275,6 +288,8 @@ bool InGroup(const Rule& r, int g) {
     default: return pr == Protocol::kIp;
   }
 }
+
+bool PortKeyed(const Rule& r);
 
 // Whether a rule can match in a direction (FlowMatches' to_server/to_client test).
 bool InDirection(const Rule& r, bool to_server) {
@@ -938,6 +953,23 @@ std::unique_ptr<CompiledRules> CompiledRules::Compile(const RuleSet& set, std::s
         im.rules[r].header.protocol == Protocol::kTcpPkt && !im.compiled[r].steps.empty();
     // Suricata's flowbits signature order: setters, then set-and-check, then checkers.
     CompiledRule& cr = im.compiled[r];
+    if (cr.prefilter < 0) {
+      // The narrowest key: a short address list (IP reputation), else a few
+      // destination ports, else any address list (e.g. $HOME_NET), else none.
+      const Header& h = im.rules[r].header;
+      const bool src = AddressIndex::Indexable(h.src), dst = AddressIndex::Indexable(h.dst);
+      const double width = std::min(src ? AddressIndex::Width(h.src) : 1e300, dst ? AddressIndex::Width(h.dst) : 1e300);
+      const auto by_address = src && AddressIndex::Width(h.src) <= width ? CompiledRule::AddrKey::kSrc
+                              : dst                                     ? CompiledRule::AddrKey::kDst
+                                                                        : CompiledRule::AddrKey::kNone;
+      if (width <= kNarrowAddresses) {
+        cr.addr_key = by_address;
+      } else if (PortKeyed(im.rules[r])) {
+        cr.addr_key = CompiledRule::AddrKey::kPort;
+      } else {
+        cr.addr_key = by_address;
+      }
+    }
     const bool sets = !cr.bit_actions.empty(), checks = !cr.bit_checks.empty();
     const uint64_t rank = sets && !checks ? 0 : sets ? 1 : checks ? 2 : 3;
     cr.order = rank << 32 | r;
@@ -947,7 +979,15 @@ std::unique_ptr<CompiledRules> CompiledRules::Compile(const RuleSet& set, std::s
 
   im.stats.rules = im.rules.size();
   for (const CompiledRule& cr : im.compiled) {
-    ++(cr.prefilter < 0 ? im.stats.always_candidates : im.stats.prefilter_patterns);
+    if (cr.prefilter >= 0) {
+      ++im.stats.prefilter_patterns;
+    } else if (cr.addr_key == CompiledRule::AddrKey::kPort) {
+      ++im.stats.port_indexed;
+    } else if (cr.addr_key != CompiledRule::AddrKey::kNone) {
+      ++im.stats.address_indexed;
+    } else {
+      ++im.stats.always_candidates;
+    }
     im.stats.pcre_prefilters += cr.prefilter_is_pcre;
   }
   im.stats.compile_ms =
@@ -1100,7 +1140,23 @@ bool CompiledRules::BuildDatabases(std::string* error, DatabaseCache* cache) {
       }
       for (int d = 0; d < 2; ++d) {
         if (!InDirection(rule, d == 1)) continue;
-        (im.compiled[r].prefilter < 0 ? heads.dir[d].base.always : portless[d]).push_back(idx);
+        DirectionHeads& dh = heads.dir[d];
+        const CompiledRule& cr = im.compiled[r];
+        if (cr.prefilter >= 0) {
+          portless[d].push_back(idx);
+        } else if (cr.addr_key == CompiledRule::AddrKey::kNone) {
+          dh.base.always.push_back(idx);
+        } else if (cr.addr_key == CompiledRule::AddrKey::kPort) {
+          for (const PortRange& pr : rule.header.dst_ports.include) {
+            for (uint32_t port = pr.lo; port <= pr.hi; ++port) dh.always_by_port.emplace_back(uint16_t(port), idx);
+          }
+        } else {
+          // `<>` rules match with the addresses swapped too: look both packet addresses up.
+          const bool by_src = cr.addr_key == CompiledRule::AddrKey::kSrc;
+          const AddressSet& side = by_src ? rule.header.src : rule.header.dst;
+          if (by_src || rule.header.bidirectional) dh.by_src.Add(side, idx);
+          if (!by_src || rule.header.bidirectional) dh.by_dst.Add(side, idx);
+        }
       }
     }
     std::map<std::vector<uint32_t>, uint16_t> by_rules;
@@ -1115,6 +1171,9 @@ bool CompiledRules::BuildDatabases(std::string* error, DatabaseCache* cache) {
     }
     for (int d = 0; d < 2; ++d) {
       DirectionHeads& dh = heads.dir[d];
+      dh.by_src.Build();
+      dh.by_dst.Build();
+      std::sort(dh.always_by_port.begin(), dh.always_by_port.end());
       dh.base.ids = portless[d];
       if (!build(dh.base)) return false;
       dh.folded = portless[d].size() <= CompiledRules::kMaxFoldedLiterals;
@@ -1212,9 +1271,17 @@ void CompiledRules::Match(MatchScratch& scratch, const InspectContext& ctx, cons
       ++s.counters.hs_errors;
     }
   }
-  for (uint32_t r : dh.base.always) {
-    if (empty && !im.compiled[r].steps.empty()) continue;  // payload rules need a payload
+  auto add_always = [&](uint32_t r) {
+    if (empty && !im.compiled[r].steps.empty()) return;  // payload rules need a payload
     s.queue.Add(r);
+  };
+  for (uint32_t r : dh.base.always) add_always(r);
+  if (!dh.by_src.empty()) dh.by_src.ForEach(ctx.src_addr, ctx.v6, add_always);
+  if (!dh.by_dst.empty()) dh.by_dst.ForEach(ctx.dst_addr, ctx.v6, add_always);
+  if (!dh.always_by_port.empty()) {
+    auto it = std::lower_bound(dh.always_by_port.begin(), dh.always_by_port.end(),
+                               std::make_pair(ctx.dst_port, uint32_t(0)));
+    for (; it != dh.always_by_port.end() && it->first == ctx.dst_port; ++it) add_always(it->second);
   }
   if (im.any_flowbits) {
     std::sort(s.queue.cands.begin(), s.queue.cands.end(),
@@ -1230,11 +1297,12 @@ void CompiledRules::Match(MatchScratch& scratch, const InspectContext& ctx, cons
     if (!ProtocolMatches(rule.header.protocol, ctx, buf.is_stream)) continue;
     // A packet whose bytes the stream inspects: tcp/ip payload rules match there, once.
     if (buf.stream_covered && !cr.steps.empty() && rule.header.protocol != Protocol::kTcpPkt) continue;
-    if (!cr.header_any && !HeaderMatches(rule.header, ctx)) continue;
+    // Cheap checks first: address lists can be long.
+    if (cr.packet_checks && !PacketChecksMatch(rule, ctx)) continue;
     if (rule.flow && !FlowMatches(*rule.flow, ctx, buf.is_stream)) continue;
     if (rule.dsize && (buf.is_stream || !DsizeMatches(*rule.dsize, ctx.dsize))) continue;
     if (rule.bsize && (buf.is_stream || !rule.bsize->Matches(static_cast<uint32_t>(buf.len)))) continue;
-    if (cr.packet_checks && !PacketChecksMatch(rule, ctx)) continue;
+    if (!cr.header_any && !HeaderMatches(rule.header, ctx)) continue;
     if (!cr.bit_checks.empty() && !BitChecksHold(cr, ctx)) continue;
     if (cr.steps.empty()) {
       if (buf.is_stream) continue;  // header-only rules: once per packet

@@ -123,7 +123,9 @@ struct CompileStats {
   size_t rules = 0;
   size_t prefilter_patterns = 0;   // rules with a pattern in Hyperscan (once, however many groups)
   size_t pcre_prefilters = 0;      // of those, rules whose pattern is their pcre (no usable literal)
-  size_t always_candidates = 0;    // rules with neither (checked every time)
+  size_t address_indexed = 0;      // rules without one, checked only for packets to/from their addresses
+  size_t port_indexed = 0;         // ... or only for packets to their destination ports
+  size_t always_candidates = 0;    // rules with none of these (checked every time)
   size_t databases = 0;            // distinct Hyperscan databases (group heads with equal literal sets share)
   size_t database_bytes = 0;
   size_t databases_from_cache = 0;  // of `databases`, loaded from the disk cache

@@ -149,10 +149,10 @@ int RulesCheck(const RulesCheckOptions& o) {
   }
   if (compiled) {
     const auto& st = compiled->stats();
-    std::printf("compiled: %zu prefilter pattern(s) (%zu of them pcre), %zu rule(s) checked on every packet, "
-                "%zu database(s) of %zu bytes, %.1f ms\n",
-                st.prefilter_patterns, st.pcre_prefilters, st.always_candidates, st.databases, st.database_bytes,
-                st.compile_ms);
+    std::printf("compiled: %zu prefilter pattern(s) (%zu of them pcre); without one: %zu rule(s) found by address, "
+                "%zu by port, %zu checked on every packet; %zu database(s) of %zu bytes, %.1f ms\n",
+                st.prefilter_patterns, st.pcre_prefilters, st.address_indexed, st.port_indexed, st.always_candidates,
+                st.databases, st.database_bytes, st.compile_ms);
     if (!o.cache_dir.empty()) {
       std::printf("cache: %zu of %zu database(s) loaded from %s, %llu stored\n", st.databases_from_cache, st.databases,
                   o.cache_dir.c_str(), static_cast<unsigned long long>(loaded.cache.stores));

@@ -368,6 +368,51 @@ TEST(RulesKeywords, FlowbitNumbersAreStableAcrossCompiles) {
   EXPECT_EQ(e2.Sids(c, Pkt("x")), (std::vector<uint32_t>{1})) << "a bit set under one rule set is seen by the next";
 }
 
+// ------------------------------------------------------------------ rules without a literal
+
+// Rules with no prefilter pattern are found by their narrowest key (a short address
+// list, else destination ports, else a wide address list) instead of being checked
+// on every packet: they fire exactly where their headers allow, and are not even
+// candidates elsewhere.
+TEST(RulesKeywords, RulesWithoutALiteralAreKeyedByAddressOrPort) {
+  Engine e(
+      "alert ip [198.51.100.7,203.0.113.0/24,2001:db8::1] any -> $HOME_NET any (sid:1;)\n"
+      "alert ip $HOME_NET any -> [198.51.100.9] any (sid:2;)\n"
+      "alert tcp $HOME_NET any -> any 445 (flags:S; sid:3;)\n"
+      "alert ip [198.51.100.50] any <> $HOME_NET any (sid:4;)\n"
+      "alert tcp any any -> any any (flags:F; sid:5;)\n");
+  ASSERT_TRUE(e.rules);
+  EXPECT_EQ(e.rules->stats().address_indexed, 3u);
+  EXPECT_EQ(e.rules->stats().port_indexed, 1u);
+  EXPECT_EQ(e.rules->stats().always_candidates, 1u);
+  auto run = [&](std::array<uint8_t, 16> src, std::array<uint8_t, 16> dst, uint16_t dport, uint8_t flags,
+                 bool v6 = false) {
+    InspectContext c = Tcp(0);
+    c.src_addr = src;
+    c.dst_addr = dst;
+    c.v6 = v6;
+    c.dst_port = dport;
+    c.tcp_flags = flags;
+    return e.Sids(c, Pkt(""));
+  };
+  const std::array<uint8_t, 16> home{10, 0, 0, 5}, listed{198, 51, 100, 7}, in24{203, 0, 113, 99},
+      other{198, 51, 100, 8}, out2{198, 51, 100, 9}, both{198, 51, 100, 50};
+  EXPECT_EQ(run(listed, home, 80, 0x10), (std::vector<uint32_t>{1}));
+  EXPECT_EQ(run(in24, home, 80, 0x10), (std::vector<uint32_t>{1}));
+  EXPECT_EQ(run(home, out2, 80, 0x10), (std::vector<uint32_t>{2}));
+  EXPECT_EQ(run(home, other, 445, 0x02), (std::vector<uint32_t>{3}));
+  EXPECT_EQ(run(both, home, 80, 0x10), (std::vector<uint32_t>{4}));
+  EXPECT_EQ(run(home, both, 80, 0x10), (std::vector<uint32_t>{4})) << "<> matches the swapped direction";
+  std::array<uint8_t, 16> v6src{0x20, 0x01, 0x0d, 0xb8};
+  v6src[15] = 1;
+  std::array<uint8_t, 16> v6home{0xfd, 0x77};
+  EXPECT_TRUE(run(v6src, v6home, 80, 0x10, true).empty()) << "fd77:: is not in the default $HOME_NET";
+  // Only sid 5 (no key at all) is a candidate for an unrelated packet.
+  const uint64_t before = e.scratch->counters().candidates;
+  EXPECT_TRUE(run(home, other, 80, 0x10).empty());
+  EXPECT_EQ(e.scratch->counters().candidates - before, 1u);
+}
+
 // ------------------------------------------------------------------ disabled rules
 
 TEST(RulesKeywordsParse, CommentedOutRulesAreDisabledRules) {
