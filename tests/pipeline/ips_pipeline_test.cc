@@ -193,7 +193,7 @@ class IpsPipeline : public ::testing::Test {
     gen_ = std::make_unique<generation::Generation>();
     gen_->peer[kDev] = kNet;
     gen_->peer[kNet] = kDev;
-    inspect::AttachRules(*gen_, load.compiled, "test", 1);
+    inspect::AttachRules(*gen_, load, "test", 1);
     ring_ = std::make_unique<events::EventRing<events::AlertRecord>>(256);
     inspector_ = std::make_unique<inspect::Inspector>(0, ring_.get(), opt.blocking);
     stream::StreamConfig sc;
