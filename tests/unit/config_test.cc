@@ -143,12 +143,41 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"duplicate_nested", kPairs + "idle: { spin_polls: 1, spin_polls: 2 }\n", "idle.spin_polls",
                 "appears twice"},
         BadCase{"rules_lenient", kPairs + "rules: { lenient: maybe }\n", "rules.lenient", "true or false"},
+        BadCase{"action_order_short", kPairs + "rules: { action_order: [drop, pass, alert] }\n",
+                "rules.action_order", "each once"},
+        BadCase{"action_order_repeat", kPairs + "rules: { action_order: [drop, drop, alert, pass] }\n",
+                "rules.action_order", "drop missing or repeated"},
+        BadCase{"overrides_not_list", kPairs + "rules: { overrides: site.yaml }\n", "rules.overrides", "list"},
+        BadCase{"threshold_capacity", kPairs + "rules: { threshold_capacity: 0 }\n", "rules.threshold_capacity",
+                "between"},
+        BadCase{"flowbits_capacity", kPairs + "flows: { flowbits_capacity: 0 }\n", "flows.flowbits_capacity",
+                "between"},
         BadCase{"flows_capacity", kPairs + "flows: { capacity: 10 }\n", "flows.capacity", "between"},
         BadCase{"flows_timeout_key", kPairs + "flows: { timeouts: { tcp: 5 } }\n", "flows.timeouts.tcp",
                 "unknown key"},
         BadCase{"stream_window", kPairs + "stream: { window_bytes: 70000 }\n", "stream.window_bytes", "between"},
         BadCase{"stream_on_limit", kPairs + "stream: { on_limit: shrug }\n", "stream.on_limit", "bypass or drop"}),
     [](const auto& param_info) { return std::string(param_info.param.name); });
+
+TEST(Config, RuleSetKeys) {
+  const auto c = LoadString(kPairs + std::string(R"(rules:
+  overrides: [a.yaml, b.yaml]
+  threshold_file: /etc/wardgate/threshold.config
+  threshold_capacity: 1000
+  cache_dir: ""
+  action_order: [drop, pass, reject, alert]
+flows: { flowbits_capacity: 99 }
+)"));
+  EXPECT_EQ(c.rules.overrides, (std::vector<std::string>{"a.yaml", "b.yaml"}));
+  EXPECT_EQ(c.rules.threshold_file, "/etc/wardgate/threshold.config");
+  EXPECT_EQ(c.rules.threshold_capacity, 1000u);
+  EXPECT_EQ(c.rules.cache_dir, "");
+  EXPECT_EQ(c.rules.action_order, (std::vector<std::string>{"drop", "pass", "reject", "alert"}));
+  EXPECT_EQ(c.flows.flowbits_capacity, 99u);
+  const auto d = LoadString(kPairs);
+  EXPECT_EQ(d.rules.cache_dir, "/var/cache/wardgate/rules");
+  EXPECT_EQ(d.rules.action_order, (std::vector<std::string>{"pass", "drop", "reject", "alert"}));
+}
 
 TEST(Config, MissingFileNamesPath) {
   try {
