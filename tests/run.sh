@@ -5,7 +5,7 @@
 #   tests/run.sh                 everything
 #   tests/run.sh unit pipeline   only these suites
 #
-# Suites: unit, pipeline, sanitize, offline, conformance, e2e, quickstart, fuzz.
+# Suites: unit, pipeline, sanitize, offline, conformance, clinical, e2e, quickstart, fuzz.
 # Environment: FUZZ_SECONDS (per fuzz target, default 30), SKIP_DEPS=1 (no apt check).
 set -uo pipefail
 
@@ -19,7 +19,7 @@ PASSED=0
 FAILED=0
 FAILURES=()
 SUITES=("$@")
-[[ ${#SUITES[@]} -gt 0 ]] || SUITES=(unit pipeline sanitize offline conformance e2e quickstart fuzz)
+[[ ${#SUITES[@]} -gt 0 ]] || SUITES=(unit pipeline sanitize offline conformance clinical e2e quickstart fuzz)
 
 want() { [[ " ${SUITES[*]} " == *" $1 "* ]]; }
 UNIT_TESTS="parse_test config_test events_test assign_test reject_test eve_test rules_parse_test rules_keywords_test matcher_test threshold_test flow_table_test tcp_stream_test overrides_test db_cache_test"
@@ -149,6 +149,11 @@ fi
 if want conformance; then
   banner "conformance (Suricata's public test cases through the offline mode)"
   script conformance /usr/bin/python3 "$REPO/tests/conformance/run_suricata_verify.py" --build "$BUILD"
+fi
+
+if want clinical; then
+  banner "clinical rule set (generated attacks, public captures, benign clinical traffic in namespaces)"
+  script clinical "$REPO/tests/clinical/clinical_test.sh"
 fi
 
 if want e2e; then
