@@ -26,7 +26,7 @@ readonly BUILD_PACKAGES=(
 readonly RUN_PACKAGES=(
   dcmtk python3-hl7 python3-scapy python3-grpcio python3-yaml
   tshark tcpreplay nmap
-  ethtool iproute2 jq curl procps iputils-ping
+  ethtool iproute2 jq curl openssl procps iputils-ping
 )
 
 die() { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 1; }
