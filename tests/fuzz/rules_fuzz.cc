@@ -3,8 +3,11 @@
 // skipped exactly once, and every loaded rule is well formed.
 #include <cstddef>
 #include <cstdint>
+#include <algorithm>
 #include <string>
+#include <vector>
 
+#include "rules/matcher.h"
 #include "rules/rule.h"
 
 namespace {
@@ -46,8 +49,37 @@ void CheckRule(const Rule& r) {
   }
 }
 
+// The loaded rules, compiled, matched against the input itself as a packet payload
+// and as a stream window: the detection chain (byte_* reads, variables, relative
+// positions) must stay inside the buffer whatever the rule and the data.
+void CompileAndMatch(const RuleSet& rs, const std::string& text) {
+  if (rs.rules.empty() || rs.rules.size() > 8) return;  // a Hyperscan compile per input: keep it small
+  std::string error;
+  auto compiled = wardgate::rules::CompiledRules::Compile(rs, &error);
+  if (!compiled) {
+    FUZZ_CHECK(!error.empty());
+    return;
+  }
+  auto scratch = compiled->NewScratch();
+  FUZZ_CHECK(scratch != nullptr);
+  wardgate::rules::InspectContext ctx;
+  ctx.ip_proto = 6;
+  ctx.dsize = static_cast<uint16_t>(std::min<size_t>(text.size(), 65535));
+  wardgate::rules::Buffer buf;
+  buf.data = reinterpret_cast<const uint8_t*>(text.data());
+  buf.len = text.size();
+  std::vector<uint32_t> fired;
+  compiled->Match(*scratch, ctx, buf, fired);
+  buf.is_stream = true;
+  buf.stream_offset = 1000;
+  buf.new_from = text.size() / 2;
+  compiled->Match(*scratch, ctx, buf, fired);
+  for (uint32_t r : fired) FUZZ_CHECK(r < compiled->rules().size());
+}
+
 void ParseAndCheck(const std::string& text, const LoadOptions& o) {
   const RuleSet rs = ParseRules(text, "fuzz.rules", o);  // a throw would abort the fuzzer
+  CompileAndMatch(rs, text);
   int skipped = 0;
   for (const auto& [keyword, n] : rs.skipped_by_keyword) {
     FUZZ_CHECK(o.lenient && n > 0 && !keyword.empty());
