@@ -8,6 +8,8 @@
 // mbufs were forwarded, dropped or answered, the drop counters by reason and the alert
 // records (sid, blocked, stream vs wire, flow_id).
 #include <gtest/gtest.h>
+
+#include <fstream>
 #include <rte_eal.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
@@ -157,6 +159,7 @@ class TcpConn {
 struct Alert {
   uint32_t sid = 0;
   bool blocked = false;
+  bool log_alert = true;  // false: a drop record only (the rule's alert was suppressed)
   PacketSource source = PacketSource::kWire;
   uint64_t flow_id = 0;
   uint16_t src_port = 0, dst_port = 0;
@@ -187,8 +190,8 @@ class IpsPipeline : public ::testing::Test {
   void TearDown() override { EXPECT_EQ(rte_mempool_in_use_count(g_pool), 0u) << "mbufs leaked"; }
 
   // Compiles `rules` into the generation and builds fresh stages.
-  void Configure(const std::string& rules, Options opt = {}) {
-    const auto load = inspect::LoadRuleText(rules, "test.rules", config::RulesConfig{});
+  void Configure(const std::string& rules, Options opt = {}, config::RulesConfig rc = NoCache()) {
+    const auto load = inspect::LoadRuleText(rules, "test.rules", rc);
     ASSERT_TRUE(load.compiled) << (load.errors.empty() ? "no rules" : load.errors[0]);
     gen_ = std::make_unique<generation::Generation>();
     gen_->peer[kDev] = kNet;
@@ -209,6 +212,22 @@ class IpsPipeline : public ::testing::Test {
     flows_ = std::make_unique<flow::FlowTable>(fc, streams_.get());
     counters_ = std::make_unique<worker::WorkerCounters>();
     verdict_ = std::make_unique<worker::BurstVerdict>();
+  }
+
+  static config::RulesConfig NoCache() {
+    config::RulesConfig rc;
+    rc.cache_dir.clear();
+    return rc;
+  }
+  // A file under a fresh temporary directory (overrides, threshold.config).
+  std::string WriteFile(const std::string& name, const std::string& text) {
+    if (dir_.empty()) {
+      char tmpl[] = "/tmp/wg-ips-test.XXXXXX";
+      dir_ = mkdtemp(tmpl);
+    }
+    const std::string path = dir_ + "/" + name;
+    std::ofstream(path) << text;
+    return path;
   }
 
   // One burst received on rx_port through ProcessBurst; everything is freed after.
@@ -283,6 +302,7 @@ class IpsPipeline : public ::testing::Test {
       a.sid = r->rule ? r->rule->sid : 0;
       if (r->kind == events::AlertRecord::Kind::kAnomaly) a.anomaly = r->anomaly;
       a.blocked = r->blocked;
+      a.log_alert = r->log_alert;
       a.source = r->source;
       a.flow_id = r->flow_id;
       a.src_port = r->src_port;
@@ -315,6 +335,7 @@ class IpsPipeline : public ::testing::Test {
   std::unique_ptr<worker::WorkerCounters> counters_;
   std::unique_ptr<worker::BurstVerdict> verdict_;
   uint64_t now_ns_ = 1'700'000'000'000'000'000ull;
+  std::string dir_;
 };
 
 // The head of `frame` that an alert record keeps: the alert was raised on this packet.
@@ -886,6 +907,107 @@ TEST_F(IpsPipeline, UdpAndIcmpFlowsGetIdsAndDirectionFromTheFirstPacket) {
   EXPECT_EQ(f->packets[flow::kToClient], 1u);
 }
 
+
+// ------------------------------------------------------------------ rule sets
+
+TEST_F(IpsPipeline, FlowbitsCarryAcrossPacketsOfOneFlowOnly) {
+  Configure(
+      "alert tcp any any -> any any (msg:\"login\"; content:\"USER \"; flowbits:set,ftp.login; flowbits:noalert; sid:11001;)\n"
+      "alert tcp any any -> any any (msg:\"pass after user\"; content:\"PASS \"; flowbits:isset,ftp.login; sid:11002;)\n"
+      "alert tcp any any -> any any (msg:\"pass alone\"; content:\"PASS \"; flowbits:isnotset,ftp.login; sid:11003;)\n");
+  TcpConn c;
+  Handshake(c);
+  auto o = FromClient(c.Send(true, "USER bob\r\n"));
+  EXPECT_EQ(Sids(o.alerts), Sid{}) << "noalert: the rule sets its bit silently";
+  o = FromClient(c.Send(true, "PASS secret\r\n"));
+  EXPECT_EQ(Sids(o.alerts), (Sid{11002u}));
+  // Another connection has its own bits.
+  TcpConn other(Client(40001), Server(21), 5000, 9000);
+  Handshake(other);
+  o = FromClient(other.Send(true, "PASS secret\r\n"));
+  EXPECT_EQ(Sids(o.alerts), (Sid{11003u}));
+  EXPECT_EQ(flows_->counters().flowbits_exhausted, 0u);
+}
+
+TEST_F(IpsPipeline, ThresholdLimitsAlertsPerSource) {
+  Configure("alert tcp any any -> any any (msg:\"ping\"; content:\"PING\"; "
+            "threshold:type limit, track by_src, count 2, seconds 60; sid:11101;)\n");
+  TcpConn c;
+  Handshake(c);
+  size_t alerts = 0;
+  for (int i = 0; i < 5; ++i) {
+    const auto o = FromClient(c.Send(true, "PING " + std::to_string(i)));
+    EXPECT_TRUE(o.forwarded[0]);
+    alerts += o.alerts.size();
+  }
+  EXPECT_EQ(alerts, 2u);
+  EXPECT_EQ(inspector_->counters().threshold_silenced, 3u);
+}
+
+TEST_F(IpsPipeline, SuppressedDropRuleStillDropsAndLogsOnlyTheDrop) {
+  config::RulesConfig rc = NoCache();
+  rc.threshold_file = WriteFile("threshold.config", "suppress gen_id 1, sig_id 11201, track by_src, ip 10.0.0.1\n");
+  Configure("drop tcp any any -> any any (msg:\"evil\"; content:\"EVIL\"; sid:11201;)\n", {}, rc);
+  TcpConn c;
+  Handshake(c);
+  const auto o = FromClient(c.Send(true, "EVIL"));
+  EXPECT_TRUE(o.dropped[0]) << "suppress silences the alert, not the drop";
+  ASSERT_EQ(o.alerts.size(), 1u);
+  EXPECT_TRUE(o.alerts[0].blocked);
+  EXPECT_FALSE(o.alerts[0].log_alert);
+}
+
+TEST_F(IpsPipeline, RateFilterTurnsAnAlertRuleIntoDrop) {
+  config::RulesConfig rc = NoCache();
+  rc.threshold_file = WriteFile("threshold.config",
+                                "rate_filter gen_id 1, sig_id 11301, track by_src, count 2, seconds 60, "
+                                "new_action drop, timeout 30\n");
+  Configure("alert tcp any any -> any any (msg:\"login attempt\"; content:\"LOGIN\"; sid:11301;)\n", {}, rc);
+  TcpConn c;
+  Handshake(c);
+  EXPECT_TRUE(FromClient(c.Send(true, "LOGIN 1")).forwarded[0]);
+  EXPECT_TRUE(FromClient(c.Send(true, "LOGIN 2")).forwarded[0]);
+  const auto o = FromClient(c.Send(true, "LOGIN 3"));
+  EXPECT_TRUE(o.dropped[0]) << "the third hit within 60 s exceeds the rate";
+  ASSERT_EQ(o.alerts.size(), 1u);
+  EXPECT_TRUE(o.alerts[0].blocked);
+  EXPECT_EQ(inspector_->counters().rate_filtered, 1u);
+}
+
+TEST_F(IpsPipeline, OverridesChangeActionsAndEnableDisabledRules) {
+  config::RulesConfig rc = NoCache();
+  rc.overrides.push_back(WriteFile("site.yaml",
+                                   "overrides:\n"
+                                   "  - sid: 11401\n    action: drop\n"
+                                   "  - metadata: \"tier policy\"\n    enable: true\n"));
+  Configure(
+      "alert tcp any any -> any any (msg:\"bad\"; content:\"BAD\"; sid:11401;)\n"
+      "# alert tcp any any -> any any (msg:\"policy\"; content:\"TELNET\"; metadata:tier policy; sid:11402;)\n"
+      "# alert tcp any any -> any any (msg:\"left off\"; content:\"TELNET\"; sid:11403;)\n",
+      {}, rc);
+  TcpConn c;
+  Handshake(c);
+  auto o = FromClient(c.Send(true, "TELNET"));
+  EXPECT_EQ(Sids(o.alerts), (Sid{11402u})) << "enabled by metadata; 11403 stays disabled";
+  o = FromClient(c.Send(true, "BAD"));
+  EXPECT_TRUE(o.dropped[0]) << "alert turned into drop by the overrides";
+}
+
+TEST_F(IpsPipeline, ActionOrderIsConfigurable) {
+  const char* rules =
+      "pass tcp any any -> any any (msg:\"allow\"; content:\"wo\"; sid:11501;)\n"
+      "drop tcp any any -> any any (msg:\"block\"; content:\"wo\"; sid:11502;)\n";
+  Configure(rules);  // Suricata's default: pass first
+  TcpConn c;
+  Handshake(c);
+  EXPECT_TRUE(FromClient(c.Send(true, "hello world")).forwarded[0]);
+  config::RulesConfig rc = NoCache();
+  rc.action_order = {"drop", "pass", "reject", "alert"};
+  Configure(rules, {}, rc);
+  TcpConn d;
+  Handshake(d);
+  EXPECT_TRUE(FromClient(d.Send(true, "hello world")).dropped[0]);
+}
 
 // ------------------------------------------------------------------ more
 
