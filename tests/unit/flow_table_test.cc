@@ -690,3 +690,44 @@ TEST_F(TcpFixture, ReceiverWindowIsScaledAfterTheHandshake) {
 
 }  // namespace
 }  // namespace wardgate::flow
+
+namespace wardgate::flow {
+namespace {
+
+// Flowbits live in pool slots: taken at a flow's first set bit, returned when the
+// flow ends (so a new flow in the same slot starts clean); an empty pool refuses the
+// bit and counts it.
+TEST(FlowTable, FlowbitsSlotsAreTakenOnFirstSetAndReturnedWhenTheFlowEnds) {
+  FlowTableConfig c = Cfg();
+  c.flowbits_capacity = 2;
+  FlowTable t(c);
+  Flow* a = t.LookupOrCreate(Udp("10.0.0.1", 1000, "10.0.0.2", 53), 0).flow;
+  Flow* b = t.LookupOrCreate(Udp("10.0.0.1", 1001, "10.0.0.2", 53), 0).flow;
+  Flow* d = t.LookupOrCreate(Udp("10.0.0.1", 1002, "10.0.0.2", 53), 0).flow;
+  ASSERT_TRUE(a && b && d);
+  EXPECT_FALSE(t.BitIsSet(*a, 7));
+  t.SetBit(*a, 7);
+  t.SetBit(*a, 511);
+  t.SetBit(*a, 512);  // out of range: ignored
+  EXPECT_TRUE(t.BitIsSet(*a, 7));
+  EXPECT_TRUE(t.BitIsSet(*a, 511));
+  EXPECT_FALSE(t.BitIsSet(*a, 8));
+  EXPECT_FALSE(t.BitIsSet(*b, 7)) << "bits are per flow";
+  t.SetBit(*b, 1);
+  t.SetBit(*d, 1);  // the pool (2 slots) is empty
+  EXPECT_FALSE(t.BitIsSet(*d, 1));
+  EXPECT_EQ(t.counters().flowbits_exhausted, 1u);
+  t.ClearBit(*a, 7);
+  EXPECT_FALSE(t.BitIsSet(*a, 7));
+  EXPECT_TRUE(t.BitIsSet(*a, 511));
+  t.Remove(*a);  // its slot returns to the pool
+  t.SetBit(*d, 1);
+  EXPECT_TRUE(t.BitIsSet(*d, 1));
+  EXPECT_EQ(t.counters().flowbits_exhausted, 1u);
+  Flow* again = t.LookupOrCreate(Udp("10.0.0.1", 1000, "10.0.0.2", 53), 0).flow;
+  ASSERT_NE(again, nullptr);
+  EXPECT_FALSE(t.BitIsSet(*again, 511)) << "a new flow starts without the old one's bits";
+}
+
+}  // namespace
+}  // namespace wardgate::flow
