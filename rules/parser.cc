@@ -43,6 +43,7 @@
 #include <utility>
 
 #include "rules/rule.h"
+#include "rules/text.h"
 #include "rules/threshold.h"
 
 namespace wardgate::rules {
@@ -71,38 +72,13 @@ struct Problem {
   throw Problem{std::move(keyword), std::move(message), true, std::move(skip_key)};
 }
 
-bool IsBlank(char c) {
-  return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
-}
-bool IsDigit(char c) { return c >= '0' && c <= '9'; }
-bool IsAlpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-char ToLower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && IsBlank(s.front())) s.remove_prefix(1);
-  while (!s.empty() && IsBlank(s.back())) s.remove_suffix(1);
-  return s;
-}
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = ToLower(c);
-  return out;
-}
-
-// For messages: the offending text, shortened and without control bytes.
-std::string Quote(std::string_view s) {
-  std::string out = "'";
-  size_t n = 0;
-  for (char c : s) {
-    if (++n > 60) {
-      out += "...";
-      break;
-    }
-    out += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? '?' : c;
-  }
-  return out + "'";
-}
+using text::IsAlpha;
+using text::IsBlank;
+using text::IsDigit;
+using text::Lower;
+using text::Quote;
+using text::ToLower;
+using text::Trim;
 
 // Decimal integer in [lo, hi]; a leading '-' only when lo < 0. Nothing else allowed
 // but surrounding blanks.

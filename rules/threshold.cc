@@ -31,6 +31,8 @@
 #include <unordered_map>
 #include <utility>
 
+#include "rules/text.h"
+
 namespace wardgate::rules {
 namespace {
 
@@ -39,36 +41,11 @@ constexpr uint64_t kNsPerSec = 1'000'000'000;
 constexpr uint64_t kU64Max = std::numeric_limits<uint64_t>::max();
 constexpr uint32_t kU32Max = std::numeric_limits<uint32_t>::max();
 
-bool IsBlank(char c) {
-  return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
-}
-char ToLower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && IsBlank(s.front())) s.remove_prefix(1);
-  while (!s.empty() && IsBlank(s.back())) s.remove_suffix(1);
-  return s;
-}
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = ToLower(c);
-  return out;
-}
-
-// For messages: the offending text, shortened and without control bytes.
-std::string Quote(std::string_view s) {
-  std::string out = "'";
-  size_t n = 0;
-  for (char c : s) {
-    if (++n > 60) {
-      out += "...";
-      break;
-    }
-    out += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? '?' : c;
-  }
-  return out + "'";
-}
+using text::IsBlank;
+using text::Lower;
+using text::Quote;
+using text::ToLower;
+using text::Trim;
 
 // Decimal digits only (no sign), value in [lo, hi].
 bool ParseU32(std::string_view s, uint32_t lo, uint32_t hi, uint32_t* out) {
