@@ -38,6 +38,39 @@ check "rules check: unknown keyword as file:line: sid N: keyword" check_out 1 "b
 check "rules check: depth smaller than content" check_out 1 "bad.rules:3: sid 12: depth:" "$WARDCTL" rules check "$WORK/bad.rules"
 check "rules check: pcre PCRE2 refuses" check_out 1 "bad.rules:4: sid 13: pcre" "$WARDCTL" rules check "$WORK/bad.rules"
 check "rules check: missing file" check_out 1 "nope.rules:0: sid \?: file" "$WARDCTL" rules check "$WORK/nope.rules"
+
+# Tuning on top of a published file: overrides, threshold.config, the database cache.
+cat >"$WORK/site.yaml" <<'EOF2'
+overrides:
+  - sid: 1
+    action: drop
+  - sid: 99
+    disable: true
+EOF2
+cat >"$WORK/bad-site.yaml" <<'EOF2'
+overrides:
+  - sid: "5-2"
+    action: drop
+EOF2
+printf 'suppress gen_id 1, sig_id 1, track by_src, ip 10.77.0.11\n' >"$WORK/threshold.config"
+printf 'suppress gen_id 1, sig_id 1, track by_color\n' >"$WORK/bad-threshold.config"
+check "rules check --overrides: actions changed, counted" check_out 0 "by action:  drop 2  pass 1" \
+  "$WARDCTL" rules check --overrides "$WORK/site.yaml" "$WORK/good.rules"
+check "rules check --overrides: an entry matching nothing is a warning" check_out 0 "warning: .*site.yaml:4: entry matched no rule" \
+  "$WARDCTL" rules check --overrides "$WORK/site.yaml" "$WORK/good.rules"
+check "rules check --overrides: a bad range is an error with file:line" check_out 1 "bad-site.yaml:2: sid" \
+  "$WARDCTL" rules check --overrides "$WORK/bad-site.yaml" "$WORK/good.rules"
+check "rules check --threshold-file: a good file passes" check_out 0 "3 rule\(s\) loaded" \
+  "$WARDCTL" rules check --threshold-file "$WORK/threshold.config" "$WORK/good.rules"
+check "rules check --threshold-file: a bad line is an error with file:line" check_out 1 "bad-threshold.config:1: .*track" \
+  "$WARDCTL" rules check --threshold-file "$WORK/bad-threshold.config" "$WORK/good.rules"
+check "rules check --cache-dir: first run stores the databases" check_out 0 "cache: 0 of [0-9]+ database\(s\) loaded from .*, [1-9][0-9]* stored" \
+  "$WARDCTL" rules check --cache-dir "$WORK/cache" "$WORK/good.rules"
+check "rules check --cache-dir: second run loads them all" check_out 0 "cache: ([0-9]+) of \1 database\(s\) loaded from .*, 0 stored" \
+  "$WARDCTL" rules check --cache-dir "$WORK/cache" "$WORK/good.rules"
+check "rules check: commented-out rules are counted as disabled" check_out 0 "disabled: 1 " \
+  bash -c "printf '# alert tcp any any -> any any (content:\"x\"; sid:50;)\n' | cat - '$WORK/good.rules' >'$WORK/with-disabled.rules' && '$WARDCTL' rules check '$WORK/with-disabled.rules'"
+
 if [[ -d $SHARED/data/et-open ]]; then
   check "rules check --lenient: ET Open loads, skipped keywords counted" check_out 0 "skipped \(lenient\), by unsupported keyword:.*protocol:http" \
     "$WARDCTL" rules check --lenient "$SHARED"/data/et-open/*.rules
