@@ -95,6 +95,8 @@ TEST(Reload, TwentyReloadsUnderTrafficLoseNothingAndFireUnderTheRightGeneration)
   Frame dns = testsupport::UdpV4(32);
   const std::string q = "exampl_";
   std::copy(q.begin(), q.end(), dns.begin() + 42);
+  // Two producers (this feeder and the marker loop below) share the single-producer
+  // rx ring: both use the multi-producer enqueue, or entries are lost.
   std::thread feeder([&] {
     while (feeding) {
       if (rte_ring_count(g_dev.rx) > 1024 || rte_ring_count(g_net.tx) > 2048) {
@@ -102,7 +104,7 @@ TEST(Reload, TwentyReloadsUnderTrafficLoseNothingAndFireUnderTheRightGeneration)
         continue;
       }
       rte_mbuf* m = testsupport::MbufFrom(g_pool, dns);
-      if (!m || rte_ring_enqueue(g_dev.rx, m) != 0) {
+      if (!m || rte_ring_mp_enqueue(g_dev.rx, m) != 0) {
         if (m) rte_pktmbuf_free(m);
         continue;
       }
@@ -125,7 +127,7 @@ TEST(Reload, TwentyReloadsUnderTrafficLoseNothingAndFireUnderTheRightGeneration)
     // Publish has returned: every packet received from now on is under this set.
     for (int k = 0; k < 5; ++k) {
       rte_mbuf* m = testsupport::MbufFrom(g_pool, Marker(i));
-      while (rte_ring_enqueue(g_dev.rx, m) != 0) std::this_thread::yield();
+      while (rte_ring_mp_enqueue(g_dev.rx, m) != 0) std::this_thread::yield();
       ++fed;
     }
     if (with_marker) markers_expected += 5;
@@ -149,7 +151,11 @@ TEST(Reload, TwentyReloadsUnderTrafficLoseNothingAndFireUnderTheRightGeneration)
   out += Collect(g_net.tx);
   controller.Drain();
 
-  EXPECT_EQ(out.load(), fed.load()) << "packets lost across reloads";
+  std::string drops;
+  for (size_t r = 0; r < worker::kDropReasonCount; ++r) drops += " " + std::to_string(counters.drops[r].Load());
+  EXPECT_EQ(out.load(), fed.load()) << "packets lost across reloads; drops by reason:" << drops
+                                    << "; dev rx " << counters.ports[g_dev.port_id].rx_packets.Load() << ", net tx "
+                                    << counters.ports[g_net.port_id].tx_packets.Load();
   EXPECT_EQ(counters.drops[size_t(worker::DropReason::kTxFull)].Load(), 0u);
   int markers = 0;
   for (const auto& a : alerts) {
