@@ -105,6 +105,7 @@ if want pipeline; then
   gtest pipeline/bridge_test "$BUILD/tests/bridge_test"
   gtest pipeline/reload_test "$BUILD/tests/reload_test"
   gtest pipeline/ips_pipeline_test "$BUILD/tests/ips_pipeline_test"
+  gtest pipeline/policy_classifier_test "$BUILD/tests/policy_classifier_test"
 fi
 
 # One clang build with ASan+UBSan serves the sanitize suite and the fuzzers.
@@ -115,7 +116,7 @@ san_build() {
   fi
   # ninja (not meson compile) regenerates itself first when a meson.build changed.
   local targets=()
-  for t in $UNIT_TESTS bridge_test reload_test ips_pipeline_test; do targets+=("tests/$t"); done
+  for t in $UNIT_TESTS bridge_test reload_test ips_pipeline_test policy_classifier_test; do targets+=("tests/$t"); done
   for f in $FUZZ_TARGETS; do targets+=("tests/${f}_fuzz"); done
   ninja -C "$SAN_BUILD" "${targets[@]}" >"$LOGS/san-build.log" 2>&1
 }
@@ -138,6 +139,7 @@ if want sanitize; then
   ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 gtest sanitize/bridge_test "$SAN_BUILD/tests/bridge_test"
   ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 gtest sanitize/reload_test "$SAN_BUILD/tests/reload_test"
   ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 gtest sanitize/ips_pipeline_test "$SAN_BUILD/tests/ips_pipeline_test"
+  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 gtest sanitize/policy_classifier_test "$SAN_BUILD/tests/policy_classifier_test"
 fi
 
 if want offline; then

@@ -1,5 +1,7 @@
 #include "dataplane/config/config.h"
 
+#include "dataplane/config/yaml_util.h"
+
 #include <algorithm>
 #include <yaml-cpp/yaml.h>
 
@@ -10,52 +12,12 @@
 namespace wardgate::config {
 namespace {
 
-std::string Join(const std::string& parent, const std::string& key) {
-  return parent.empty() ? key : parent + "." + key;
-}
+using yaml::Bool;
+using yaml::CheckKeys;
+using yaml::Join;
+using yaml::String;
+using yaml::Uint;
 
-// Refuses keys this version does not know, so a typo is reported, not ignored.
-void CheckKeys(const YAML::Node& node, const std::string& path,
-               const std::set<std::string>& allowed) {
-  if (!node.IsMap()) throw ConfigError(path.empty() ? "(top level)" : path, "must be a mapping");
-  std::set<std::string> seen;
-  for (const auto& kv : node) {
-    if (!kv.first.IsScalar()) throw ConfigError(path.empty() ? "(top level)" : path, "keys must be plain names");
-    const auto key = kv.first.Scalar();
-    // YAML keeps only one of two equal keys: say so rather than silently lose one.
-    if (!seen.insert(key).second) throw ConfigError(Join(path, key), "appears twice");
-    if (!allowed.count(key)) {
-      std::string known;
-      for (const auto& a : allowed) known += (known.empty() ? "" : ", ") + a;
-      throw ConfigError(Join(path, key), "unknown key (known: " + known + ")");
-    }
-  }
-}
-
-template <typename T>
-T Uint(const YAML::Node& node, const std::string& path, uint64_t min, uint64_t max) {
-  if (!node.IsScalar()) throw ConfigError(path, "must be a number");
-  const auto& text = node.Scalar();
-  uint64_t value = 0;
-  size_t used = 0;
-  try {
-    if (!text.empty() && text[0] == '-') throw std::invalid_argument("negative");
-    value = std::stoull(text, &used, 0);
-  } catch (const std::exception&) {
-    throw ConfigError(path, "'" + text + "' is not a non-negative integer");
-  }
-  if (used != text.size()) throw ConfigError(path, "'" + text + "' is not a non-negative integer");
-  if (value < min || value > max) {
-    throw ConfigError(path, "must be between " + std::to_string(min) + " and " +
-                                std::to_string(max) + ", got " + text);
-  }
-  return static_cast<T>(value);
-}
-
-std::string String(const YAML::Node& node, const std::string& path) {
-  if (!node.IsScalar()) throw ConfigError(path, "must be a string");
-  return node.Scalar();
-}
 
 PortConfig LoadPort(const YAML::Node& node, const std::string& path) {
   if (!node) throw ConfigError(path, "missing (give `vdev: DEVARGS` or `pci: ADDRESS`)");
@@ -79,13 +41,6 @@ Hugepages LoadHugepages(const YAML::Node& node, const std::string& path) {
   if (text == "true" || text == "yes" || text == "on") return Hugepages::kOn;
   if (text == "false" || text == "no" || text == "off") return Hugepages::kOff;
   throw ConfigError(path, "must be auto, true or false, got '" + text + "'");
-}
-
-bool Bool(const YAML::Node& node, const std::string& path) {
-  const auto text = String(node, path);
-  if (text == "true" || text == "yes" || text == "on") return true;
-  if (text == "false" || text == "no" || text == "off") return false;
-  throw ConfigError(path, "must be true or false, got '" + text + "'");
 }
 
 void LoadDetection(const YAML::Node& root, Config& c) {
@@ -183,7 +138,8 @@ Config Load(const YAML::Node& root, bool offline) {
     throw ConfigError("(top level)", "the file is empty");
   }
   CheckKeys(root, "", {"eal", "workers", "mtu", "pairs", "mempool", "queues", "idle", "link",
-                       "control", "rules", "flows", "stream", "eve"});
+                       "control", "rules", "flows", "stream", "eve", "zones", "policy", "devices", "hygiene",
+                       "quarantine"});
   LoadDetection(root, c);
   if (offline && !root["pairs"]) {
     // A capture needs no ports: keep the offline defaults for everything port-related.
@@ -192,6 +148,7 @@ Config Load(const YAML::Node& root, bool offline) {
     o.flows = c.flows;
     o.stream = c.stream;
     o.eve = c.eve;
+    o.segmentation = LoadSegmentation(root, {});
     if (root["mtu"]) o.mtu = Uint<uint32_t>(root["mtu"], "mtu", 68, 9600);
     return o;
   }
@@ -287,6 +244,9 @@ Config Load(const YAML::Node& root, bool offline) {
                                            " mbufs cannot fill the rx/tx rings of all ports (need at least " +
                                            std::to_string(needed) + ")");
   }
+  std::vector<std::string> pair_names;
+  for (const auto& p : c.pairs) pair_names.push_back(p.name);
+  c.segmentation = LoadSegmentation(root, pair_names);
   return c;
 }
 

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "dataplane/config/segmentation.h"
+
 namespace wardgate::config {
 
 // A configuration problem, naming the key path (e.g. "pairs[1].network.vdev").
@@ -122,6 +124,7 @@ struct Config {
   FlowsConfig flows;
   StreamConfig stream;
   EveConfig eve;
+  SegmentationConfig segmentation;  // zones, policy, devices, hygiene, quarantine
 
   // Largest Ethernet frame accepted, without FCS: header + QinQ + MTU.
   uint32_t MaxFrameLen() const { return mtu + 14 + 8; }

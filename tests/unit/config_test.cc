@@ -200,3 +200,158 @@ TEST(Config, LcoreLists) {
 
 }  // namespace
 }  // namespace wardgate::config
+
+// ------------------------------------------------------------------ segmentation
+
+namespace wardgate::config {
+namespace {
+
+const std::string kWard = std::string(kMinimal) + R"(
+zones:
+  - name: pumps
+    pairs: [ward]
+    cidrs: [10.77.0.0/28, "fd77::/64"]
+    classes: [infusion-pump]
+    default: deny
+  - name: clinical
+    cidrs: 10.77.0.16/28
+    default: allow
+    mode: monitor
+  - name: guests
+    vlans: [200]
+policy:
+  - { from: pumps, to: clinical, proto: tcp, ports: [2575, "104", "11112-11113"], app: hl7, action: allow }
+  - { from: pumps, to_cidrs: [10.0.0.53], proto: udp, ports: 53, action: allow }
+  - { from: any, to: pumps, proto: tcp, ports: [23], action: deny }
+  - { from: guests, action: alert }
+devices:
+  - { mac: "02:77:00:00:00:11", name: pump-1, class: infusion-pump, criticality: life-critical, zone: pumps, ips: [10.77.0.11] }
+  - { mac: "02:77:00:00:00:AA", name: ws-1, class: workstation }
+hygiene: { ip_options: true, tunnels: false }
+quarantine:
+  remediation: [10.77.0.2/32, 10.0.0.53]
+  remediation_dhcp: false
+  life_critical_level: contain
+  default_level: isolate
+  snapshot: /tmp/wg-state.json
+)";
+
+TEST(Segmentation, LoadsZonesPolicyDevicesHygieneQuarantine) {
+  const Config c = LoadString(kWard);
+  const SegmentationConfig& s = c.segmentation;
+  ASSERT_EQ(s.zones.size(), 3u);
+  EXPECT_EQ(s.zones[0].name, "pumps");
+  EXPECT_EQ(s.zones[0].pairs, std::vector<std::string>{"ward"});
+  ASSERT_EQ(s.zones[0].cidrs.size(), 2u);
+  EXPECT_TRUE(s.zones[0].cidrs[1].v6);
+  EXPECT_EQ(s.zones[0].cidrs[1].len, 64);
+  EXPECT_EQ(s.zones[0].default_action, PolicyAction::kDeny);
+  EXPECT_TRUE(s.zones[1].monitor);
+  EXPECT_EQ(s.zones[2].vlans, std::vector<uint16_t>{200});
+  ASSERT_EQ(s.policy.size(), 4u);
+  EXPECT_EQ(s.policy[0].proto, 6);
+  ASSERT_EQ(s.policy[0].ports.size(), 3u);
+  EXPECT_EQ(s.policy[0].ports[2].lo, 11112);
+  EXPECT_EQ(s.policy[0].ports[2].hi, 11113);
+  EXPECT_EQ(s.policy[0].app, "hl7");
+  EXPECT_EQ(s.policy[1].to_cidrs[0].len, 32) << "a bare address is a host";
+  EXPECT_EQ(s.policy[2].from_zone, "") << "any zone";
+  EXPECT_EQ(s.policy[3].action, PolicyAction::kAlert);
+  ASSERT_EQ(s.devices.size(), 2u);
+  EXPECT_EQ(s.devices[0].criticality, Criticality::kLifeCritical);
+  EXPECT_EQ(s.devices[1].mac, "02:77:00:00:00:aa") << "MACs are kept in lower case";
+  EXPECT_FALSE(s.hygiene.tunnels);
+  EXPECT_TRUE(s.hygiene.treck_icmp) << "hygiene defaults on";
+  EXPECT_FALSE(s.quarantine.remediation_dhcp);
+  EXPECT_EQ(s.quarantine.remediation.size(), 2u);
+  EXPECT_EQ(s.quarantine.life_critical_default, QuarantineLevel::kContain);
+  EXPECT_EQ(s.quarantine.snapshot, "/tmp/wg-state.json");
+}
+
+TEST(Segmentation, PrefixesAreCanonicalAndCover) {
+  Prefix a, b, c;
+  std::string why;
+  EXPECT_FALSE(ParsePrefix("10.77.0.9/24", &a, &why)) << "host bits set: host or network?";
+  EXPECT_NE(why.find("host bits"), std::string::npos) << why;
+  ASSERT_TRUE(ParsePrefix("10.77.0.0/24", &a));
+  ASSERT_TRUE(ParsePrefix("10.77.0.200", &b));
+  EXPECT_TRUE(a.Covers(b));
+  EXPECT_FALSE(b.Covers(a));
+  ASSERT_TRUE(ParsePrefix("fd77::1/128", &c));
+  EXPECT_FALSE(a.Covers(c)) << "families never cover each other";
+  Prefix bad;
+  for (const char* t : {"10.77.0.0/33", "fd77::/129", "10.77.0/24", "pump", "10.0.0.0/", "10.0.0.0/x"}) {
+    EXPECT_FALSE(ParsePrefix(t, &bad)) << t;
+  }
+}
+
+struct SegCase {
+  const char* name;
+  std::string yaml;  // appended to kMinimal
+  const char* key;
+  const char* mentions;
+};
+std::ostream& operator<<(std::ostream& os, const SegCase& c) { return os << c.name; }
+class SegmentationErrors : public ::testing::TestWithParam<SegCase> {};
+TEST_P(SegmentationErrors, NameKeyAndProblemAndApplyNothing) {
+  std::string message;
+  EXPECT_EQ(ErrorKey(std::string(kMinimal) + GetParam().yaml, &message), GetParam().key);
+  EXPECT_NE(message.find(GetParam().mentions), std::string::npos) << message;
+}
+const std::string kTwoZones = "zones:\n  - { name: a, cidrs: [10.1.0.0/16] }\n  - { name: b, cidrs: [10.2.0.0/16] }\n";
+INSTANTIATE_TEST_SUITE_P(
+    All, SegmentationErrors,
+    ::testing::Values(
+        SegCase{"zone_nothing", "zones:\n  - { name: a }\n", "zones[0]", "matches nothing"},
+        SegCase{"zone_twice", "zones:\n  - { name: a, vlans: [1] }\n  - { name: a, vlans: [2] }\n", "zones[1].name", "twice"},
+        SegCase{"zone_any", "zones:\n  - { name: any, vlans: [1] }\n", "zones[0].name", "reserved"},
+        SegCase{"zone_bad_name", "zones:\n  - { name: \"Pumps!\", vlans: [1] }\n", "zones[0].name", "a-z"},
+        SegCase{"zone_pair", "zones:\n  - { name: a, pairs: [nope] }\n", "zones[0].pairs", "no port pair"},
+        SegCase{"zone_vlan", "zones:\n  - { name: a, vlans: [4095] }\n", "zones[0].vlans[0]", "between"},
+        SegCase{"zone_cidr", "zones:\n  - { name: a, cidrs: [10.0.0.0/40] }\n", "zones[0].cidrs[0]", "not an address"},
+        SegCase{"zone_default", "zones:\n  - { name: a, vlans: [1], default: block }\n", "zones[0].default", "allow, deny or alert"},
+        SegCase{"zone_mode", "zones:\n  - { name: a, vlans: [1], mode: learn }\n", "zones[0].mode", "enforce or monitor"},
+        SegCase{"policy_zone", kTwoZones + "policy:\n  - { from: c, action: allow }\n", "policy[0].from", "no zone named 'c'"},
+        SegCase{"policy_action", kTwoZones + "policy:\n  - { from: a }\n", "policy[0].action", "missing"},
+        SegCase{"policy_ports_no_proto", kTwoZones + "policy:\n  - { from: a, ports: [80], action: allow }\n",
+                "policy[0].ports", "need proto"},
+        SegCase{"policy_port_range", kTwoZones + "policy:\n  - { from: a, proto: tcp, ports: [\"90-80\"], action: allow }\n",
+                "policy[0].ports[0]", "empty"},
+        SegCase{"policy_port_value", kTwoZones + "policy:\n  - { from: a, proto: tcp, ports: [70000], action: allow }\n",
+                "policy[0].ports[0]", "not a port"},
+        SegCase{"policy_proto", kTwoZones + "policy:\n  - { from: a, proto: sctpx, action: allow }\n", "policy[0].proto",
+                "integer"},
+        SegCase{"policy_contradiction",
+                kTwoZones + "policy:\n  - { from: a, to: b, proto: tcp, ports: [23], action: deny }\n"
+                            "  - { from: a, to: b, proto: tcp, ports: [23], action: allow }\n",
+                "policy[1]", "contradicts policy[0]"},
+        SegCase{"policy_shadowed",
+                kTwoZones + "policy:\n  - { from: a, action: deny }\n"
+                            "  - { from: a, to: b, proto: tcp, ports: [2575], action: allow }\n",
+                "policy[1]", "contradicts policy[0]"},
+        SegCase{"policy_redundant",
+                kTwoZones + "policy:\n  - { from: a, to_cidrs: [10.2.0.0/16], action: allow }\n"
+                            "  - { from: a, to_cidrs: [10.2.3.4], proto: udp, action: allow }\n",
+                "policy[1]", "never applies"},
+        SegCase{"device_mac", kTwoZones + "devices:\n  - { mac: \"02:77:00:00:00\" }\n", "devices[0].mac", "not a MAC"},
+        SegCase{"device_mac_twice", kTwoZones + "devices:\n  - { mac: \"02:77:00:00:00:11\" }\n  - { mac: \"02:77:00:00:00:11\" }\n",
+                "devices[1].mac", "twice"},
+        SegCase{"device_zone", kTwoZones + "devices:\n  - { mac: \"02:77:00:00:00:11\", zone: c }\n", "devices[0].zone", "no zone"},
+        SegCase{"device_criticality", kTwoZones + "devices:\n  - { mac: \"02:77:00:00:00:11\", criticality: high }\n",
+                "devices[0].criticality", "life-critical"},
+        SegCase{"device_ip_prefix", kTwoZones + "devices:\n  - { mac: \"02:77:00:00:00:11\", ips: [10.1.0.0/24] }\n",
+                "devices[0].ips", "hosts"},
+        SegCase{"hygiene_key", "hygiene: { ip_option: true }\n", "hygiene.ip_option", "unknown key"},
+        SegCase{"quarantine_level", "quarantine: { default_level: lockdown }\n", "quarantine.default_level", "isolate or contain"}),
+    [](const auto& param_info) { return std::string(param_info.param.name); });
+
+// Rules that overlap only partly are fine: first match wins, as documented.
+TEST(Segmentation, PartialOverlapIsAllowed) {
+  const Config c = LoadString(std::string(kMinimal) + kTwoZones +
+                              "policy:\n  - { from: a, to: b, proto: tcp, ports: [23], action: deny }\n"
+                              "  - { from: a, to: b, proto: tcp, action: allow }\n");
+  EXPECT_EQ(c.segmentation.policy.size(), 2u);
+}
+
+}  // namespace
+}  // namespace wardgate::config
