@@ -202,7 +202,13 @@ int RunLive(const config::Config& cfg) {
   dp.store = &store;
   {
     auto gen = std::make_unique<generation::Generation>();
-    for (const auto& p : dp.ports) gen->peer[p.port_id] = p.peer_id;
+    for (const auto& p : dp.ports) {
+      gen->peer[p.port_id] = p.peer_id;
+      gen->toward_devices[p.port_id] = p.role == port::Role::kDevice;
+    }
+    const auto& hy = cfg.segmentation.hygiene;
+    gen->hygiene = (hy.ip_options ? generation::kHygieneIpOptions : 0) |
+                   (hy.tunnels ? generation::kHygieneTunnels : 0) | (hy.treck_icmp ? generation::kHygieneIcmpProbes : 0);
     gen->max_frame_len = cfg.MaxFrameLen();
     if (initial_rules.compiled) inspect::AttachRules(*gen, initial_rules, "config", cfg.workers);
     store.Publish(std::move(gen));

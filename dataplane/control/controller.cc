@@ -34,6 +34,8 @@ ApiServer::LoadRulesResult Controller::LoadRules(const std::string& source, cons
   auto gen = std::make_unique<generation::Generation>();
   const auto* cur = store_.Current();
   gen->peer = cur->peer;
+  gen->toward_devices = cur->toward_devices;
+  gen->hygiene = cur->hygiene;
   gen->max_frame_len = cur->max_frame_len;
   inspect::AttachRules(*gen, loaded, version, workers_);
   std::unique_ptr<const generation::Generation> retired;

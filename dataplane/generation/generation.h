@@ -24,11 +24,19 @@ namespace wardgate::generation {
 inline constexpr uint16_t kMaxPorts = RTE_MAX_ETHPORTS;
 inline constexpr uint16_t kNoPeer = 0xffff;
 
+inline constexpr uint8_t kHygieneIpOptions = 0x01;
+inline constexpr uint8_t kHygieneTunnels = 0x02;
+inline constexpr uint8_t kHygieneIcmpProbes = 0x04;
+
 struct Generation {
   uint64_t id = 0;                   // set by Publish(), increasing from 1
   // Bridge table: frames received on port p leave on peer[p] (kNoPeer: dropped).
   std::array<uint16_t, kMaxPorts> peer;
   uint32_t max_frame_len = 1522;     // longer frames are dropped and counted
+  // Stack hygiene: frames leaving through a port that faces the clinical devices
+  // (toward_devices) are dropped when they carry what device stacks choke on.
+  std::array<bool, kMaxPorts> toward_devices{};
+  uint8_t hygiene = 0;               // kHygiene* bits
 
   // Signatures: compiled once on the control thread, shared read-only by workers;
   // nullptr when no rule set is loaded (the bridge only forwards).

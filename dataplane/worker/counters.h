@@ -33,6 +33,10 @@ enum class DropReason : uint8_t {
   kFrameTooLong,     // longer than the configured MTU allows
   kRule,             // a drop or reject rule matched (the packet, or its flow earlier)
   kStreamConflict,   // TCP data overlapping earlier bytes with different content (first wins)
+  // Stack hygiene toward the device segment (devices' TCP/IP stacks are old and fragile):
+  kHygieneIpOptions,  // IPv4 options (URGENT/11 and similar stack bugs)
+  kHygieneTunnel,     // IP-in-IP, IPv6-in-IPv4, GRE
+  kHygieneIcmpProbe,  // ICMP types 165/166 (Treck stack probes, Ripple20)
   kCount
 };
 inline constexpr size_t kDropReasonCount = static_cast<size_t>(DropReason::kCount);
@@ -44,6 +48,9 @@ constexpr std::string_view DropReasonName(DropReason r) {
     case DropReason::kFrameTooLong: return "frame_too_long";
     case DropReason::kRule: return "rule";
     case DropReason::kStreamConflict: return "stream_conflict";
+    case DropReason::kHygieneIpOptions: return "hygiene_ip_options";
+    case DropReason::kHygieneTunnel: return "hygiene_tunnel";
+    case DropReason::kHygieneIcmpProbe: return "hygiene_icmp_probe";
     case DropReason::kCount: break;
   }
   return "unknown";

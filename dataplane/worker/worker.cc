@@ -145,6 +145,22 @@ inspect::Verdict InspectFrame(const generation::Generation& gen, Stages& stages,
   return verdict;
 }
 
+// What a frame toward the device segment carries that device stacks choke on, or
+// kCount. Each check is switchable (hygiene: kHygiene* bits).
+DropReason HygieneViolation(uint8_t hygiene, const parse::PacketView& v) {
+  if ((hygiene & generation::kHygieneIpOptions) && v.l3 == parse::L3::kIpv4 && v.ipv4_has_options) {
+    return DropReason::kHygieneIpOptions;
+  }
+  if ((hygiene & generation::kHygieneTunnels) && (v.ip_proto == 4 || v.ip_proto == 41 || v.ip_proto == 47)) {
+    return DropReason::kHygieneTunnel;
+  }
+  if ((hygiene & generation::kHygieneIcmpProbes) && v.ip_proto == parse::kProtoIcmp &&
+      (v.icmp_type == 165 || v.icmp_type == 166)) {
+    return DropReason::kHygieneIcmpProbe;
+  }
+  return DropReason::kCount;
+}
+
 // A reject frame (RST or ICMP unreachable) in a fresh mbuf from the frame's pool, or
 // nullptr (not applicable, or no mbuf: counted by the caller as a plain drop).
 rte_mbuf* RejectFrame(rte_mbuf* m, const parse::PacketView& view, bool to_sender) {
@@ -224,12 +240,20 @@ void ProcessBurst(const generation::Generation& gen, WorkerCounters& counters, u
     for (uint16_t i = 0; i < n; ++i) verdict.keyed[i] = false;
   }
   // Pass 4: flow, stream, inspection and the verdict, frame by frame in order.
+  const bool hygiene = gen.hygiene && has_peer && gen.toward_devices[verdict.out_port];
+  uint64_t hygiene_drops = 0;
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
     bool conflict = false;
     const auto err = verdict.errors[i];
+    DropReason hygiene_reason = DropReason::kCount;
     if (m->pkt_len > gen.max_frame_len) [[unlikely]] {
       ++too_long;
+      verdict.drop[verdict.n_drop++] = m;
+    } else if (hygiene && err == parse::ParseError::kNone &&
+               (hygiene_reason = HygieneViolation(gen.hygiene, verdict.views[i])) != DropReason::kCount) [[unlikely]] {
+      ++hygiene_drops;
+      counters.drops[static_cast<size_t>(hygiene_reason)].Add(1);
       verdict.drop[verdict.n_drop++] = m;
     } else if (inspecting && err == parse::ParseError::kNone &&
                (v = InspectFrame(gen, *stages, verdict, m, i, conflict)) != inspect::Verdict::kForward &&
@@ -257,7 +281,7 @@ void ProcessBurst(const generation::Generation& gen, WorkerCounters& counters, u
   if (rule_drops) counters.drops[static_cast<size_t>(DropReason::kRule)].Add(rule_drops);
   if (stream_conflicts) counters.drops[static_cast<size_t>(DropReason::kStreamConflict)].Add(stream_conflicts);
   if (!has_peer) {
-    const uint64_t no_peer = n - too_long - rule_drops - stream_conflicts;
+    const uint64_t no_peer = n - too_long - rule_drops - stream_conflicts - hygiene_drops;
     if (no_peer) counters.drops[static_cast<size_t>(DropReason::kNoPeer)].Add(no_peer);
   }
 }

@@ -1009,6 +1009,56 @@ TEST_F(IpsPipeline, ActionOrderIsConfigurable) {
   EXPECT_TRUE(FromClient(d.Send(true, "hello world")).dropped[0]);
 }
 
+// ------------------------------------------------------------------ stack hygiene
+
+// `f` (an Ipv4Frame) with a 4-byte IPv4 option (Router Alert) after its header.
+Frame WithIpOption(Frame f) {
+  constexpr size_t ip = 14;
+  const uint8_t option[4] = {0x94, 0x04, 0x00, 0x00};
+  f.insert(f.begin() + ip + 20, option, option + 4);
+  f[ip] = 0x46;  // IHL 6
+  const uint16_t total = uint16_t((f[ip + 2] << 8 | f[ip + 3]) + 4);
+  f[ip + 2] = uint8_t(total >> 8);
+  f[ip + 3] = uint8_t(total);
+  f[ip + 10] = f[ip + 11] = 0;
+  const uint16_t c = testsupport::Ipv4Checksum(&f[ip], 24);
+  f[ip + 10] = uint8_t(c >> 8);
+  f[ip + 11] = uint8_t(c);
+  return f;
+}
+
+TEST_F(IpsPipeline, HygieneDropsWhatDeviceStacksChokeOnTowardTheDevicesOnly) {
+  Configure("alert tcp any any -> any any (msg:\"x\"; content:\"zz\"; sid:12001;)\n");
+  gen_->toward_devices[kDev] = true;  // frames received on kNet leave toward the devices
+  gen_->hygiene = generation::kHygieneIpOptions | generation::kHygieneTunnels | generation::kHygieneIcmpProbes;
+  const Host outside = Server(0), device = Client(0);
+  const Frame inner = IcmpEcho(outside, device, 8, "inner");
+  const Frame tunnel = Ipv4Frame(outside, device, 4, Frame(inner.begin() + 14, inner.end()));
+  const Frame gre = Ipv4Frame(outside, device, 47, Frame(8, 0));
+  const Frame probe = IcmpEcho(outside, device, 165, "treck");
+  const Frame options = WithIpOption(IcmpEcho(outside, device, 8, "opt"));
+
+  EXPECT_TRUE(FromServer(probe).dropped[0]);
+  EXPECT_TRUE(FromServer(tunnel).dropped[0]);
+  EXPECT_TRUE(FromServer(gre).dropped[0]);
+  EXPECT_TRUE(FromServer(options).dropped[0]);
+  EXPECT_TRUE(FromServer(IcmpEcho(outside, device, 8, "ping")).forwarded[0]) << "ordinary ICMP passes";
+  EXPECT_EQ(Drops(DropReason::kHygieneIcmpProbe), 1u);
+  EXPECT_EQ(Drops(DropReason::kHygieneTunnel), 2u);
+  EXPECT_EQ(Drops(DropReason::kHygieneIpOptions), 1u);
+  EXPECT_EQ(Drops(DropReason::kNoPeer) + Drops(DropReason::kRule), 0u);
+
+  // Away from the devices, nothing is filtered.
+  EXPECT_TRUE(FromClient(IcmpEcho(device, outside, 165, "x")).forwarded[0]);
+  EXPECT_TRUE(FromClient(WithIpOption(IcmpEcho(device, outside, 8, "y"))).forwarded[0]);
+  // Each check can be switched off.
+  gen_->hygiene = generation::kHygieneIpOptions;
+  EXPECT_TRUE(FromServer(probe).forwarded[0]);
+  EXPECT_TRUE(FromServer(tunnel).forwarded[0]);
+  EXPECT_TRUE(FromServer(options).dropped[0]);
+  EXPECT_EQ(Drops(DropReason::kHygieneIpOptions), 2u);
+}
+
 // ------------------------------------------------------------------ more
 
 // Sequence numbers wrap past 2^32 inside the connection (and inside the pattern).
