@@ -498,16 +498,13 @@ class Chain {
     return 0;
   }
 
-  // Where a byte_* step reads (buffer coordinates): after the previous match when
-  // relative, else from the buffer (stream) start.
-  int64_t ReadPosition(const ByteRead& r, int64_t prev) const {
+  // The number a byte_* step reads, and where its bytes end (buffer coordinates). It
+  // reads after the previous match when relative, else from the buffer (stream) start.
+  // False when the bytes are not all in the buffer, or (string) do not start with a
+  // digit of the base.
+  bool Read(const ByteRead& r, int64_t prev, uint64_t* value, int64_t* end) const {
     const int64_t off = Var(r.offset_var, r.offset);
-    return r.relative ? prev + off : off - base_;
-  }
-
-  // The number a byte_* step reads at `pos`, and where its bytes end; false when they
-  // are not all in the buffer, or (string) do not start with a digit of the base.
-  bool ReadNumber(const ByteRead& r, int64_t pos, uint64_t* value, int64_t* end) const {
+    const int64_t pos = r.relative ? prev + off : off - base_;
     if (pos < 0 || pos + r.bytes > len_) return false;
     const uint8_t* p = data_ + pos;
     uint64_t v = 0;
@@ -547,7 +544,7 @@ class Chain {
     uint64_t v = 0;
     int64_t end = 0;
     const int fail = t.read.relative ? 0 : -1;
-    if (!ReadNumber(t.read, ReadPosition(t.read, prev), &v, &end)) return fail;
+    if (!Read(t.read, prev, &v, &end)) return fail;
     const uint64_t want = t.value_var >= 0 ? vars_[t.value_var] : t.value;
     bool ok = false;
     switch (t.op) {
@@ -568,7 +565,7 @@ class Chain {
     uint64_t v = 0;
     int64_t end = 0;
     const int fail = j.read.relative ? 0 : -1;
-    if (!ReadNumber(j.read, ReadPosition(j.read, prev), &v, &end)) return fail;
+    if (!Read(j.read, prev, &v, &end)) return fail;
     if (v > (uint64_t(1) << 40)) return fail;  // no buffer is that long
     int64_t jump = static_cast<int64_t>(v) * j.multiplier;
     if (j.align && jump % 4 != 0) jump += 4 - jump % 4;
@@ -585,7 +582,7 @@ class Chain {
     uint64_t v = 0;
     int64_t end = 0;
     const int fail = x.read.relative ? 0 : -1;
-    if (!ReadNumber(x.read, ReadPosition(x.read, prev), &v, &end)) return fail;
+    if (!Read(x.read, prev, &v, &end)) return fail;
     if (v > (uint64_t(1) << 40)) return fail;
     v *= x.multiplier;
     if (x.align && v % x.align != 0) v += x.align - v % x.align;
