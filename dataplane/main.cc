@@ -29,6 +29,8 @@
 #include "dataplane/control/controller.h"
 #include "dataplane/control/events.h"
 #include "dataplane/control/status.h"
+#include "dataplane/device/device_table.h"
+#include "dataplane/segment/segmentation.h"
 #include "dataplane/events/eve_sink.h"
 #include "dataplane/flow/from_config.h"
 #include "dataplane/inspect/inspector.h"
@@ -198,20 +200,28 @@ int RunLive(const config::Config& cfg) {
     return kExitFailure;
   }
 
+  // Segmentation: zones and policy compiled once here (the classifier lives in the
+  // DPDK heap, so after EAL); a policy that does not compile stops us.
+  std::vector<std::string> pair_names;
+  for (const auto& p : cfg.pairs) pair_names.push_back(p.name);
+  std::string seg_error;
+  std::shared_ptr<const segment::Segmentation> segmentation =
+      segment::Segmentation::Build(cfg.segmentation, pair_names, &seg_error);
+  if (!segmentation) {
+    std::fprintf(stderr, "wardgate-dp: %s\n", seg_error.c_str());
+    port::ClosePorts(dp.ports);
+    rte_mempool_free(pool);
+    rte_eal_cleanup();
+    return kExitUsage;
+  }
+
   generation::GenerationStore store(cfg.workers);
   dp.store = &store;
-  {
-    auto gen = std::make_unique<generation::Generation>();
-    for (const auto& p : dp.ports) {
-      gen->peer[p.port_id] = p.peer_id;
-      gen->toward_devices[p.port_id] = p.role == port::Role::kDevice;
-    }
-    const auto& hy = cfg.segmentation.hygiene;
-    gen->hygiene = (hy.ip_options ? generation::kHygieneIpOptions : 0) |
-                   (hy.tunnels ? generation::kHygieneTunnels : 0) | (hy.treck_icmp ? generation::kHygieneIcmpProbes : 0);
-    gen->max_frame_len = cfg.MaxFrameLen();
-    if (initial_rules.compiled) inspect::AttachRules(*gen, initial_rules, "config", cfg.workers);
-    store.Publish(std::move(gen));
+  std::vector<std::unique_ptr<device::DeviceTable>> device_tables;
+  std::vector<const device::DeviceTable*> device_table_ptrs;
+  for (uint32_t w = 0; w < cfg.workers; ++w) {
+    device_tables.push_back(std::make_unique<device::DeviceTable>(cfg.segmentation.device_capacity));
+    device_table_ptrs.push_back(device_tables.back().get());
   }
 
   const auto assignment = port::AssignQueues(dp.ports, cfg.workers);
@@ -240,16 +250,56 @@ int RunLive(const config::Config& cfg) {
     ctx.inspector = inspectors.back().get();
     ctx.flows = flow_tables.back().get();
     ctx.streams = reassemblers.back().get();
+    ctx.devices = device_tables[w].get();
     ctx.drop_on_limit = cfg.stream.on_limit == config::LimitAction::kDrop;
     ctx.stop = &g_stop;
     dp.workers.push_back(std::move(ctx));
     dp.worker_lcores.push_back(worker_lcores[w]);
   }
+  control::Controller controller(store, dp.rings, *eve, cfg.rules, cfg.workers);
+  controller.SetSegmentation(cfg.segmentation, device_table_ptrs, dp.boot_id);
+  // The quarantines of the last run hold from the first frame: a restart never
+  // releases a device. An unreadable snapshot is kept aside for the incident record
+  // and reported; the bridge still starts (taking the whole ward offline would hurt
+  // more patients than it protects), and the control plane re-applies its state.
+  {
+    std::string why;
+    if (!controller.Restore(&why)) {
+      const std::string aside = cfg.segmentation.quarantine.snapshot + ".unreadable-" + std::to_string(std::time(nullptr));
+      std::rename(cfg.segmentation.quarantine.snapshot.c_str(), aside.c_str());
+      std::fprintf(stderr, "wardgate-dp: ERROR: snapshot %s unreadable (%s); moved to %s; starting without its quarantines\n",
+                   cfg.segmentation.quarantine.snapshot.c_str(), why.c_str(), aside.c_str());
+    } else if (size_t n = controller.quarantine_count()) {
+      std::fprintf(stderr, "wardgate-dp: %zu quarantine(s) restored from %s\n", n,
+                   cfg.segmentation.quarantine.snapshot.c_str());
+    }
+  }
+  {
+    auto gen = std::make_unique<generation::Generation>();
+    for (const auto& p : dp.ports) {
+      gen->peer[p.port_id] = p.peer_id;
+      gen->toward_devices[p.port_id] = p.role == port::Role::kDevice;
+      for (size_t i = 0; i < pair_names.size(); ++i) {
+        if (pair_names[i] == p.pair) gen->pair_of_port[p.port_id] = int16_t(i);
+      }
+    }
+    const auto& hy = cfg.segmentation.hygiene;
+    gen->hygiene = (hy.ip_options ? generation::kHygieneIpOptions : 0) |
+                   (hy.tunnels ? generation::kHygieneTunnels : 0) | (hy.treck_icmp ? generation::kHygieneIcmpProbes : 0) |
+                   (hy.bad_tcp_options ? generation::kHygieneTcpOptions : 0) |
+                   (hy.overlapping_fragments ? generation::kHygieneFragments : 0);
+    gen->max_frame_len = cfg.MaxFrameLen();
+    gen->segmentation = segmentation;
+    gen->quarantines = controller.QuarantineSetNow();
+    gen->policy_version = cfg.segmentation.policy_version;
+    if (initial_rules.compiled) inspect::AttachRules(*gen, initial_rules, "config", cfg.workers);
+    store.Publish(std::move(gen));
+  }
+
   for (uint32_t w = 0; w < cfg.workers; ++w) {
     rte_eal_remote_launch(worker::RunWorker, &dp.workers[w], worker_lcores[w]);
   }
 
-  control::Controller controller(store, dp.rings, *eve, cfg.rules, cfg.workers);
   auto load_rules = [&](const std::string& source, const std::string& source_name, const std::string& version,
                         bool lenient) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -262,16 +312,24 @@ int RunLive(const config::Config& cfg) {
     return result;
   };
   dp.control_mu = &controller.mutex();
-  control::ApiServer api([&dp] { return control::CollectStatus(dp); }, load_rules, &events);
+  dp.add_segmentation = [&controller, &cfg](control::Status& s) {
+    s.segmentation.emplace_back("quarantines", controller.quarantine_count());
+    s.snapshot_path = cfg.segmentation.quarantine.snapshot;
+    s.snapshot_error = controller.snapshot_error();
+  };
+  control::ApiServer api([&dp] { return control::CollectStatus(dp); }, load_rules, &events, &controller);
   int rc = kExitOk;
   try {
     api.Start(cfg.control_socket);
     std::fprintf(stderr, "wardgate-dp: bridging %zu pair(s) with %u worker(s); control API on unix:%s\n",
                  cfg.pairs.size(), cfg.workers, cfg.control_socket.c_str());
-    // The main lcore is the control thread: it drains the event rings until stopped.
+    // The main lcore is the control thread: it drains the event rings (and applies
+    // the quarantines rules ask for) and expires quarantines, every half millisecond
+    // so a rule's quarantine holds within a millisecond of the match.
     while (!g_stop.load(std::memory_order_relaxed)) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      std::this_thread::sleep_for(std::chrono::microseconds(500));
       controller.Drain();
+      controller.Tick();
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "wardgate-dp: %s\n", e.what());

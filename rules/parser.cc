@@ -988,6 +988,12 @@ class RuleBuilder {
         r_.metadata.emplace_back(std::string(item.substr(0, sp)),
                                  std::string(Trim(item.substr(sp))));
       }
+    } else if (k == "quarantine") {
+      Once(o);
+      const std::string v = Lower(NeedValue(o));
+      if (v == "isolate") r_.quarantine = Rule::Quarantine::kIsolate;
+      else if (v == "contain") r_.quarantine = Rule::Quarantine::kContain;
+      else Fail("quarantine", "expected isolate or contain, got " + Quote(v));
     } else if (k == "target") {
       const std::string v = Lower(NeedValue(o));
       if (v != "src_ip" && v != "dest_ip") Fail("target", "expected src_ip or dest_ip");

@@ -222,6 +222,9 @@ struct Rule {
   std::optional<Threshold> threshold;
   std::optional<Threshold> detection_filter;
   std::vector<std::string> byte_vars;   // byte_extract names, by ByteExtract::var
+  // wardgate's `quarantine:isolate|contain;`: when the rule fires, the control thread
+  // quarantines the device end of the packet (the device class may cap the level).
+  enum class Quarantine : uint8_t { kNone = 0, kIsolate, kContain } quarantine = Quarantine::kNone;
   // Where the rule was written, for messages.
   std::string file;
   int line = 0;

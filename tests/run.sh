@@ -22,7 +22,7 @@ SUITES=("$@")
 [[ ${#SUITES[@]} -gt 0 ]] || SUITES=(unit pipeline sanitize offline conformance clinical e2e quickstart fuzz)
 
 want() { [[ " ${SUITES[*]} " == *" $1 "* ]]; }
-UNIT_TESTS="parse_test config_test events_test assign_test reject_test eve_test rules_parse_test rules_keywords_test matcher_test threshold_test flow_table_test tcp_stream_test overrides_test db_cache_test"
+UNIT_TESTS="parse_test config_test events_test assign_test reject_test eve_test rules_parse_test rules_keywords_test matcher_test threshold_test flow_table_test tcp_stream_test overrides_test db_cache_test device_table_test quarantine_test hygiene_test"
 FUZZ_TARGETS="parse config rules"
 banner() { printf '\n=== %s ===\n' "$*"; }
 record() {  # record PASSED_N FAILED_N [failure description]
@@ -106,6 +106,7 @@ if want pipeline; then
   gtest pipeline/reload_test "$BUILD/tests/reload_test"
   gtest pipeline/ips_pipeline_test "$BUILD/tests/ips_pipeline_test"
   gtest pipeline/policy_classifier_test "$BUILD/tests/policy_classifier_test"
+  gtest pipeline/segmentation_pipeline_test "$BUILD/tests/segmentation_pipeline_test"
 fi
 
 # One clang build with ASan+UBSan serves the sanitize suite and the fuzzers.
@@ -116,7 +117,9 @@ san_build() {
   fi
   # ninja (not meson compile) regenerates itself first when a meson.build changed.
   local targets=()
-  for t in $UNIT_TESTS bridge_test reload_test ips_pipeline_test policy_classifier_test; do targets+=("tests/$t"); done
+  for t in $UNIT_TESTS bridge_test reload_test ips_pipeline_test policy_classifier_test segmentation_pipeline_test; do
+    targets+=("tests/$t")
+  done
   for f in $FUZZ_TARGETS; do targets+=("tests/${f}_fuzz"); done
   ninja -C "$SAN_BUILD" "${targets[@]}" >"$LOGS/san-build.log" 2>&1
 }
@@ -140,6 +143,8 @@ if want sanitize; then
   ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 gtest sanitize/reload_test "$SAN_BUILD/tests/reload_test"
   ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 gtest sanitize/ips_pipeline_test "$SAN_BUILD/tests/ips_pipeline_test"
   ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 gtest sanitize/policy_classifier_test "$SAN_BUILD/tests/policy_classifier_test"
+  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 gtest sanitize/segmentation_pipeline_test \
+    "$SAN_BUILD/tests/segmentation_pipeline_test"
 fi
 
 if want offline; then

@@ -13,6 +13,7 @@
 #include <map>
 #include <sstream>
 
+#include "controlplane/wardctl/segmentation.h"
 #include "dataplane.grpc.pb.h"
 #include "rules/files.h"
 #include "rules/ruleset.h"
@@ -31,6 +32,10 @@ void Usage(FILE* to) {
                "usage: wardctl --dataplane SOCKET status [--json]\n"
                "       wardctl --dataplane SOCKET events [--count N]\n"
                "       wardctl --dataplane SOCKET rules load FILE [--version LABEL] [--lenient]\n"
+               "       wardctl --dataplane SOCKET quarantine DEVICE [--level isolate|contain] [--reason TEXT]\n"
+               "                                  [--ttl DURATION] [--actor NAME] [--json]\n"
+               "       wardctl --dataplane SOCKET release DEVICE [--reason TEXT] [--json]\n"
+               "       wardctl --dataplane SOCKET quarantines|devices [--json]\n"
                "       wardctl rules check [--lenient] [--var NAME=VALUE]... [--overrides FILE]...\n"
                "                           [--threshold-file FILE] [--cache-dir DIR] FILE...\n"
                "\n"
@@ -43,7 +48,14 @@ void Usage(FILE* to) {
                "  --overrides FILE    local overrides (YAML) applied on top of the rule files\n"
                "  --threshold-file F  Suricata threshold.config to check with the rules\n"
                "  --cache-dir DIR     reuse/store compiled databases there (default: none)\n"
-               "  rules load          replace the dataplane's running rule set (hot reload)\n");
+               "  rules load          replace the dataplane's running rule set (hot reload)\n"
+               "  quarantine DEVICE   cut a device off (DEVICE: MAC, IP or inventory id 'id:N'); returns\n"
+               "                      when every worker enforces it. --level: isolate (remediation only)\n"
+               "                      or contain (established flows and allowed peers); default: the\n"
+               "                      device's (life-critical: contain). --ttl: 90s, 15m, 2h, 1d\n"
+               "  release DEVICE      end a quarantine\n"
+               "  quarantines         the quarantines in force\n"
+               "  devices             the device inventory (learned and configured)\n");
 }
 
 // `wardctl rules check`: what a rule author runs before pushing. Exit 1 on any error.
@@ -228,6 +240,7 @@ int main(int argc, char** argv) {
   bool json = false;
   bool lenient = false;
   RulesCheckOptions check;
+  wardctl::SegmentationArgs seg;
   int timeout_s = 5;
   long count = -1;
   for (int i = 1; i < argc; ++i) {
@@ -246,6 +259,10 @@ int main(int argc, char** argv) {
       else if (arg == "--count") count = std::stol(value());
       else if (arg == "--version") version = value();
       else if (arg == "--lenient") lenient = true;
+      else if (arg == "--level") seg.level = value();
+      else if (arg == "--reason") seg.reason = value();
+      else if (arg == "--ttl") seg.ttl = value();
+      else if (arg == "--actor") seg.actor = value();
       else if (arg == "--overrides") check.overrides.push_back(value());
       else if (arg == "--threshold-file") check.threshold_file = value();
       else if (arg == "--cache-dir") check.cache_dir = value();
@@ -279,13 +296,24 @@ int main(int argc, char** argv) {
     return RulesCheck(check);
   }
   const bool rules_load = command == "rules" && words.size() == 2 && words[0] == "load";
-  if (socket.empty() || (command != "status" && command != "events" && !rules_load)) {
+  const bool seg_one = (command == "quarantine" || command == "release") && words.size() == 1;
+  const bool seg_list = (command == "quarantines" || command == "devices") && words.empty();
+  if (socket.empty() || (command != "status" && command != "events" && !rules_load && !seg_one && !seg_list)) {
     Usage(stderr);
     return kExitUsage;
   }
 
   auto channel = grpc::CreateChannel("unix:" + socket, grpc::InsecureChannelCredentials());
   auto stub = pb::Dataplane::NewStub(channel);
+
+  if (seg_one || seg_list) {
+    seg.socket = socket;
+    seg.command = command;
+    if (seg_one) seg.device = words[0];
+    seg.json = json;
+    seg.timeout_s = std::max(timeout_s, 10);
+    return wardctl::RunSegmentation(*stub, seg);
+  }
 
   if (rules_load) {
     std::ifstream in(words[1], std::ios::binary);

@@ -139,7 +139,7 @@ Config Load(const YAML::Node& root, bool offline) {
   }
   CheckKeys(root, "", {"eal", "workers", "mtu", "pairs", "mempool", "queues", "idle", "link",
                        "control", "rules", "flows", "stream", "eve", "zones", "policy", "devices", "hygiene",
-                       "quarantine"});
+                       "quarantine", "inventory"});
   LoadDetection(root, c);
   if (offline && !root["pairs"]) {
     // A capture needs no ports: keep the offline defaults for everything port-related.

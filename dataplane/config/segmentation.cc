@@ -1,5 +1,8 @@
 #include "dataplane/config/segmentation.h"
 
+#include <cstdio>
+#include <cstdlib>
+
 #include <arpa/inet.h>
 
 #include <algorithm>
@@ -203,6 +206,31 @@ const char* PolicyActionName(PolicyAction a) {
 
 SegmentationConfig LoadSegmentation(const YAML::Node& root, const std::vector<std::string>& pair_names) {
   SegmentationConfig s;
+  {
+    // The policy's version: FNV-1a of its zones and rules as written (stable across
+    // builds), so the snapshot and status say which policy was applied.
+    std::string text;
+    for (const char* k : {"zones", "policy", "devices"}) {
+      if (root[k]) text += YAML::Dump(root[k]) + "\n";
+    }
+    uint64_t h = 1469598103934665603ull;
+    for (unsigned char c : text) h = (h ^ c) * 1099511628211ull;
+    char buf[32];
+    std::snprintf(buf, sizeof(buf), "config-%016llx", static_cast<unsigned long long>(h));
+    s.policy_version = buf;
+  }
+  if (const auto inv = root["inventory"]) {
+    CheckKeys(inv, "inventory", {"capacity"});
+    if (inv["capacity"]) {
+      const std::string t = inv["capacity"].IsScalar() ? inv["capacity"].Scalar() : "";
+      char* end = nullptr;
+      const unsigned long long v = std::strtoull(t.c_str(), &end, 10);
+      if (t.empty() || *end || v < 16 || v > (1u << 20)) {
+        throw ConfigError("inventory.capacity", "must be a number of devices from 16 to 1048576, got '" + t + "'");
+      }
+      s.device_capacity = uint32_t(v);
+    }
+  }
   std::set<std::string> zone_names;
   if (const auto zones = root["zones"]) {
     if (!zones.IsSequence()) throw ConfigError("zones", "must be a list");
@@ -322,7 +350,7 @@ SegmentationConfig LoadSegmentation(const YAML::Node& root, const std::vector<st
   }
   if (const auto q = root["quarantine"]) {
     CheckKeys(q, "quarantine", {"remediation", "remediation_dhcp", "remediation_dns", "default_level",
-                                "life_critical_level", "snapshot"});
+                                "life_critical_level", "snapshot", "rule_response"});
     if (q["remediation"]) s.quarantine.remediation = Prefixes(q["remediation"], "quarantine.remediation");
     if (q["remediation_dhcp"]) s.quarantine.remediation_dhcp = Bool(q["remediation_dhcp"], "quarantine.remediation_dhcp");
     if (q["remediation_dns"]) s.quarantine.remediation_dns = Bool(q["remediation_dns"], "quarantine.remediation_dns");
@@ -331,6 +359,21 @@ SegmentationConfig LoadSegmentation(const YAML::Node& root, const std::vector<st
       s.quarantine.life_critical_default = Level(q["life_critical_level"], "quarantine.life_critical_level");
     }
     if (q["snapshot"]) s.quarantine.snapshot = String(q["snapshot"], "quarantine.snapshot");
+    if (const auto rr = q["rule_response"]) {
+      if (!rr.IsMap()) throw ConfigError("quarantine.rule_response", "must map device classes to alert, contain or isolate");
+      for (const auto& kv : rr) {
+        const std::string cls = kv.first.Scalar();
+        const std::string path = Join("quarantine.rule_response", cls);
+        if (!ValidName(cls)) throw ConfigError(path, "'" + cls + "' is not a device class name");
+        const std::string v = kv.second.IsScalar() ? kv.second.Scalar() : "";
+        RuleResponse r;
+        if (v == "alert") r = RuleResponse::kAlert;
+        else if (v == "contain") r = RuleResponse::kContain;
+        else if (v == "isolate") r = RuleResponse::kIsolate;
+        else throw ConfigError(path, "must be alert, contain or isolate, got '" + v + "'");
+        s.quarantine.rule_response[cls] = r;
+      }
+    }
   }
   return s;
 }

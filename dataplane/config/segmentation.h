@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -83,6 +84,9 @@ struct HygieneConfig {                   // drops toward the device segment, eac
 };
 
 enum class QuarantineLevel : uint8_t { kIsolate, kContain };
+// The most a rule's `quarantine:` option may do to a device of a class: only alert,
+// contain, or isolate (what the rule asks, if no less).
+enum class RuleResponse : uint8_t { kAlert, kContain, kIsolate };
 
 struct QuarantineConfig {
   std::vector<Prefix> remediation;       // isolate: the only addresses a device may still reach
@@ -91,6 +95,9 @@ struct QuarantineConfig {
   QuarantineLevel life_critical_default = QuarantineLevel::kContain;
   QuarantineLevel default_level = QuarantineLevel::kIsolate;
   std::string snapshot = "/var/lib/wardgate/state.json";
+  // By device class; classes not listed take what the rule asks, except life-critical
+  // devices, which never go beyond life_critical_default.
+  std::map<std::string, RuleResponse> rule_response;
 };
 
 struct SegmentationConfig {
@@ -99,6 +106,8 @@ struct SegmentationConfig {
   std::vector<DeviceConfig> devices;
   HygieneConfig hygiene;
   QuarantineConfig quarantine;
+  uint32_t device_capacity = 4096;       // inventory.capacity: devices per worker's table
+  std::string policy_version;            // set by the loader from the zones/policy/devices text
 };
 
 // Loads the `zones`, `policy`, `devices`, `hygiene` and `quarantine` sections of the

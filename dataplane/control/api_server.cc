@@ -78,14 +78,101 @@ void ToProto(const Status& s, pb::GetStatusResponse* out) {
   out->set_alerts(s.alerts);
   out->set_events_lost(s.events_lost);
   FillReasons(s.flows, out->mutable_flows());
+  FillReasons(s.segmentation, out->mutable_segmentation());
+  out->set_policy_version(s.policy_version);
+  out->set_snapshot_path(s.snapshot_path);
+  out->set_snapshot_error(s.snapshot_error);
+}
+
+void ToProto(const QuarantineView& v, pb::QuarantineEntry* out) {
+  out->set_device(v.device);
+  out->set_device_id(v.device_id);
+  out->set_level(v.level);
+  out->set_reason(v.reason);
+  out->set_actor(v.actor);
+  out->set_since_unix_ns(v.since_ns);
+  out->set_expires_unix_ns(v.expires_ns);
+  out->set_device_name(v.device_name);
+  out->set_device_class(v.device_class);
+  out->set_criticality(v.criticality);
+}
+
+void ToProto(const DeviceView& v, pb::Device* out) {
+  out->set_id(v.id);
+  out->set_mac(v.mac);
+  out->set_vlan(v.vlan);
+  for (const auto& x : v.ips) out->add_ips(x);
+  out->set_first_seen_unix_ns(v.first_seen_ns);
+  out->set_last_seen_unix_ns(v.last_seen_ns);
+  out->set_packets_from(v.packets_from);
+  out->set_bytes_from(v.bytes_from);
+  out->set_packets_to(v.packets_to);
+  out->set_bytes_to(v.bytes_to);
+  for (const auto& x : v.services) out->add_services(x);
+  for (const auto& x : v.peers) out->add_peers(x);
+  for (const auto& x : v.apps) out->add_apps(x);
+  out->set_name(v.name);
+  out->set_device_class(v.device_class);
+  out->set_criticality(v.criticality);
+  out->set_zone(v.zone);
+  out->set_quarantine_level(v.quarantine_level);
+  out->set_incomplete(v.incomplete);
+}
+
+grpc::Status ErrorOf(const QuarantineOutcome& r) {
+  switch (r.error) {
+    case QuarantineOutcome::Error::kNone: return grpc::Status::OK;
+    case QuarantineOutcome::Error::kInvalid: return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, r.message);
+    case QuarantineOutcome::Error::kNotFound: return grpc::Status(grpc::StatusCode::NOT_FOUND, r.message);
+    case QuarantineOutcome::Error::kUnavailable: return grpc::Status(grpc::StatusCode::UNAVAILABLE, r.message);
+  }
+  return grpc::Status(grpc::StatusCode::INTERNAL, r.message);
 }
 
 }  // namespace
 
 class ApiServer::Service final : public pb::Dataplane::Service {
  public:
-  Service(StatusFn status, LoadRulesFn load_rules, EventHub* events)
-      : status_(std::move(status)), load_rules_(std::move(load_rules)), events_(events) {}
+  Service(StatusFn status, LoadRulesFn load_rules, EventHub* events, SegmentationOps* seg)
+      : status_(std::move(status)), load_rules_(std::move(load_rules)), events_(events), seg_(seg) {}
+
+  grpc::Status Quarantine(grpc::ServerContext*, const pb::QuarantineRequest* request,
+                          pb::QuarantineResponse* response) override {
+    if (!seg_) return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "no segmentation here");
+    QuarantineCommand cmd{request->device(), request->level(), request->reason(), request->ttl(), request->actor()};
+    const auto r = seg_->Quarantine(cmd);
+    if (r.error != QuarantineOutcome::Error::kNone) return ErrorOf(r);
+    ToProto(r.entry, response->mutable_quarantine());
+    response->set_changed(r.changed);
+    response->set_generation_id(r.generation_id);
+    response->set_warning(r.message);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Release(grpc::ServerContext*, const pb::ReleaseRequest* request,
+                       pb::ReleaseResponse* response) override {
+    if (!seg_) return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "no segmentation here");
+    const auto r = seg_->Release(request->device(), request->reason(), request->actor());
+    if (r.error != QuarantineOutcome::Error::kNone) return ErrorOf(r);
+    ToProto(r.entry, response->mutable_released());
+    response->set_generation_id(r.generation_id);
+    response->set_warning(r.message);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status ListQuarantines(grpc::ServerContext*, const pb::ListQuarantinesRequest*,
+                               pb::ListQuarantinesResponse* response) override {
+    if (!seg_) return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "no segmentation here");
+    for (const auto& q : seg_->Quarantines()) ToProto(q, response->add_quarantines());
+    return grpc::Status::OK;
+  }
+
+  grpc::Status ListDevices(grpc::ServerContext*, const pb::ListDevicesRequest*,
+                           pb::ListDevicesResponse* response) override {
+    if (!seg_) return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "no segmentation here");
+    for (const auto& d : seg_->Devices()) ToProto(d, response->add_devices());
+    return grpc::Status::OK;
+  }
 
   grpc::Status LoadRules(grpc::ServerContext*, const pb::LoadRulesRequest* request,
                          pb::LoadRulesResponse* response) override {
@@ -125,10 +212,12 @@ class ApiServer::Service final : public pb::Dataplane::Service {
   StatusFn status_;
   LoadRulesFn load_rules_;
   EventHub* events_;
+  SegmentationOps* seg_;
 };
 
-ApiServer::ApiServer(StatusFn status, LoadRulesFn load_rules, EventHub* events)
-    : service_(std::make_unique<Service>(std::move(status), std::move(load_rules), events)), events_(events) {}
+ApiServer::ApiServer(StatusFn status, LoadRulesFn load_rules, EventHub* events, SegmentationOps* segmentation)
+    : service_(std::make_unique<Service>(std::move(status), std::move(load_rules), events, segmentation)),
+      events_(events) {}
 
 ApiServer::~ApiServer() { Stop(); }
 

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "dataplane/control/events.h"
+#include "dataplane/control/segmentation_ops.h"
 #include "dataplane/control/status.h"
 
 namespace grpc {
@@ -33,7 +34,8 @@ class ApiServer {
   using LoadRulesFn = std::function<LoadRulesResult(const std::string& source, const std::string& source_name,
                                                     const std::string& version, bool lenient)>;
 
-  ApiServer(StatusFn status, LoadRulesFn load_rules, EventHub* events);
+  // segmentation: quarantine and inventory calls (null: UNIMPLEMENTED, offline tools).
+  ApiServer(StatusFn status, LoadRulesFn load_rules, EventHub* events, SegmentationOps* segmentation = nullptr);
   ~ApiServer();
 
   // Listens on `socket_path` (created mode 0600; a stale socket file is replaced).

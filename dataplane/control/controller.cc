@@ -1,13 +1,107 @@
 #include "dataplane/control/controller.h"
 
+#include <arpa/inet.h>
+
+#include <chrono>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
 #include "dataplane/inspect/rules_loader.h"
 
 namespace wardgate::control {
 
+namespace {
+
+uint64_t WallNs() {
+  return uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count());
+}
+
+std::string AddressText(const uint8_t* a, bool v6) {
+  char buf[INET6_ADDRSTRLEN] = {};
+  inet_ntop(v6 ? AF_INET6 : AF_INET, a, buf, sizeof(buf));
+  return buf;
+}
+
+const char* CriticalityName(config::Criticality c) {
+  switch (c) {
+    case config::Criticality::kLifeCritical: return "life-critical";
+    case config::Criticality::kClinical: return "clinical";
+    case config::Criticality::kGeneral: return "general";
+  }
+  return "general";
+}
+
+// The inventory's static records from the configuration's `devices:`.
+std::vector<device::StaticDevice> StaticDevices(const config::SegmentationConfig& seg) {
+  std::vector<device::StaticDevice> out;
+  for (const auto& d : seg.devices) {
+    device::StaticDevice s;
+    device::ParseMac(d.mac, &s.mac);  // validated when the configuration loaded
+    s.name = d.name;
+    s.device_class = d.device_class;
+    s.zone = d.zone;
+    s.criticality = CriticalityName(d.criticality);
+    for (const auto& ip : d.ips) s.ips.push_back({ip.addr, ip.v6});
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+constexpr uint64_t kInventoryPeriodNs = 1'000'000'000;  // merge the workers' tables once a second
+
+}  // namespace
+
 Controller::Controller(generation::GenerationStore& store,
                        std::vector<events::EventRing<events::AlertRecord>*> rings, events::EveSink& sink,
                        config::RulesConfig rules_cfg, uint32_t workers)
-    : store_(store), rings_(std::move(rings)), sink_(sink), rules_cfg_(std::move(rules_cfg)), workers_(workers) {}
+    : store_(store), rings_(std::move(rings)), sink_(sink), rules_cfg_(std::move(rules_cfg)), workers_(workers),
+      clock_(WallNs) {
+  sink_.SetRecordHook([this](const events::AlertRecord& r) {
+    // Runs under mu_ (inside DrainLocked): collect, apply after the drain.
+    if (r.kind != events::AlertRecord::Kind::kAlert || !r.rule ||
+        r.rule->quarantine == rules::Rule::Quarantine::kNone) {
+      return;
+    }
+    const auto& mac = r.from_device ? r.src_mac : r.dst_mac;
+    if (mac[0] & 1) return;  // a group address is no device
+    rule_requests_.push_back({mac, r.rule->quarantine, r.rule->sid, r.rule->msg, r.ts_ns});
+  });
+}
+
+void Controller::SetSegmentation(const config::SegmentationConfig& seg,
+                                 std::vector<const device::DeviceTable*> tables, std::string boot_id) {
+  std::lock_guard lock(mu_);
+  seg_cfg_ = seg;
+  tables_ = std::move(tables);
+  boot_id_ = std::move(boot_id);
+  inventory_.SetStatic(StaticDevices(seg));
+}
+
+bool Controller::Restore(std::string* why) {
+  std::lock_guard lock(mu_);
+  quarantine::AppliedState state;
+  if (!quarantine::LoadSnapshot(seg_cfg_.quarantine.snapshot, &state, why)) return false;
+  registry_.Restore(state.quarantines);
+  for (const auto& e : registry_.List()) EmitQuarantineEvent("restore", e);
+  return true;
+}
+
+std::shared_ptr<const segment::QuarantineSet> Controller::QuarantineSetNow() const {
+  auto set = std::make_shared<segment::QuarantineSet>();
+  for (const auto& e : registry_.List()) {
+    segment::Quarantined q{e.level, e.since_ns};
+    if (e.device.kind == quarantine::Selector::Kind::kMac) set->AddMac(e.device.mac, q);
+    else if (e.device.kind == quarantine::Selector::Kind::kIp) set->AddIp(e.device.ip.addr, q);
+  }
+  return set;
+}
+
+size_t Controller::quarantine_count() {
+  std::lock_guard lock(mu_);
+  return registry_.size();
+}
 
 void Controller::DrainLocked() {
   for (auto* ring : rings_) sink_.Drain(*ring);
@@ -17,6 +111,7 @@ void Controller::DrainLocked() {
 void Controller::Drain() {
   std::lock_guard lock(mu_);
   DrainLocked();
+  ApplyRuleRequestsLocked();
 }
 
 ApiServer::LoadRulesResult Controller::LoadRules(const std::string& source, const std::string& source_name,
@@ -31,21 +126,319 @@ ApiServer::LoadRulesResult Controller::LoadRules(const std::string& source, cons
   result.compile_ms = loaded.compiled->stats().compile_ms;
 
   std::lock_guard lock(mu_);
-  auto gen = std::make_unique<generation::Generation>();
-  const auto* cur = store_.Current();
-  gen->peer = cur->peer;
-  gen->toward_devices = cur->toward_devices;
-  gen->hygiene = cur->hygiene;
-  gen->max_frame_len = cur->max_frame_len;
+  auto gen = generation::Generation::SameTopology(*store_.Current());
   inspect::AttachRules(*gen, loaded, version, workers_);
   std::unique_ptr<const generation::Generation> retired;
   result.generation_id = store_.Publish(std::move(gen), &retired);
   // Every worker has left the old generation: its events are all in the rings now.
   DrainLocked();
   retired.reset();
+  SaveSnapshotLocked();  // the applied rules version
+  ApplyRuleRequestsLocked();
   result.accepted = true;
   result.rules_loaded = static_cast<uint32_t>(loaded.rules_loaded);
   return result;
+}
+
+uint64_t Controller::PublishQuarantinesLocked() {
+  auto gen = generation::Generation::SameTopology(*store_.Current());
+  gen->quarantines = QuarantineSetNow();
+  // The snapshot first: once any worker enforces the change, a restart keeps it.
+  SaveSnapshotLocked();
+  std::unique_ptr<const generation::Generation> retired;
+  const uint64_t id = store_.Publish(std::move(gen), &retired);
+  DrainLocked();  // records of the old generation point into it
+  retired.reset();
+  return id;
+}
+
+void Controller::SaveSnapshotLocked() {
+  quarantine::AppliedState state;
+  state.quarantines = registry_.List();
+  const auto* cur = store_.Current();
+  if (cur) {
+    state.rules_version = cur->rules_version;
+    state.policy_version = cur->policy_version;
+  }
+  state.saved_ns = Now();
+  state.boot_id = boot_id_;
+  std::string why;
+  if (quarantine::SaveSnapshot(seg_cfg_.quarantine.snapshot, state, &why)) {
+    snapshot_error_.clear();
+  } else {
+    snapshot_error_ = why;
+    std::fprintf(stderr, "wardgate-dp: cannot write the snapshot: %s\n", why.c_str());
+  }
+}
+
+std::optional<device::DeviceInfo> Controller::DeviceOf(const quarantine::Selector& s) const {
+  switch (s.kind) {
+    case quarantine::Selector::Kind::kMac: return inventory_.ByMac(s.mac);
+    case quarantine::Selector::Kind::kIp: return inventory_.ByIp(s.ip.addr, s.ip.v6);
+    case quarantine::Selector::Kind::kId: return inventory_.ById(s.id);
+  }
+  return std::nullopt;
+}
+
+config::Criticality Controller::CriticalityOf(const quarantine::Selector& s) const {
+  const auto dev = DeviceOf(s);
+  if (dev && dev->criticality == "life-critical") return config::Criticality::kLifeCritical;
+  if (dev && dev->criticality == "clinical") return config::Criticality::kClinical;
+  return config::Criticality::kGeneral;
+}
+
+bool Controller::Resolve(const std::string& text, quarantine::Selector* out, QuarantineOutcome* err) const {
+  std::string why;
+  if (!quarantine::ParseSelector(text, out, &why)) {
+    err->error = QuarantineOutcome::Error::kInvalid;
+    err->message = why;
+    return false;
+  }
+  if (out->kind == quarantine::Selector::Kind::kId) {
+    const auto dev = inventory_.ById(out->id);
+    if (!dev) {
+      err->error = QuarantineOutcome::Error::kNotFound;
+      err->message = "no device with inventory id " + std::to_string(out->id) + " (wardctl devices lists them)";
+      return false;
+    }
+    *out = quarantine::Selector::Mac(dev->learned.mac);
+  }
+  return true;
+}
+
+QuarantineView Controller::ViewOf(const quarantine::Entry& e) const {
+  QuarantineView v;
+  v.device = e.device.Text();
+  v.level = quarantine::LevelName(e.level);
+  v.reason = e.reason;
+  v.actor = e.actor;
+  v.since_ns = e.since_ns;
+  v.expires_ns = e.expires_ns;
+  if (const auto dev = DeviceOf(e.device)) {
+    v.device_id = dev->id;
+    v.device_name = dev->name;
+    v.device_class = dev->device_class;
+    v.criticality = dev->criticality;
+  }
+  return v;
+}
+
+void Controller::EmitQuarantineEvent(const char* action, const quarantine::Entry& e, const std::string& extra_key,
+                                     uint64_t extra_value) {
+  nlohmann::ordered_json j;
+  j["timestamp"] = events::EveTimestamp(Now());
+  j["event_type"] = "quarantine";
+  const QuarantineView v = ViewOf(e);
+  nlohmann::ordered_json q;
+  q["action"] = action;  // quarantine, update, release, expire, restore, not_applied
+  q["device"] = v.device;
+  q["level"] = v.level;
+  q["reason"] = v.reason;
+  q["actor"] = v.actor;
+  q["since"] = events::EveTimestamp(e.since_ns);
+  if (e.expires_ns) q["expires"] = events::EveTimestamp(e.expires_ns);
+  if (!extra_key.empty()) q[extra_key] = extra_value;
+  j["quarantine"] = q;
+  if (v.device_id) {
+    nlohmann::ordered_json d;
+    d["id"] = v.device_id;
+    if (!v.device_name.empty()) d["name"] = v.device_name;
+    if (!v.device_class.empty()) d["class"] = v.device_class;
+    if (!v.criticality.empty()) d["criticality"] = v.criticality;
+    j["device"] = d;
+  }
+  sink_.Write(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  sink_.Flush();
+}
+
+QuarantineOutcome Controller::Quarantine(const QuarantineCommand& cmd) {
+  QuarantineOutcome out;
+  std::lock_guard lock(mu_);
+  quarantine::Selector sel;
+  if (!Resolve(cmd.device, &sel, &out)) return out;
+  quarantine::Level level;
+  std::string why;
+  if (cmd.level.empty()) {
+    level = CriticalityOf(sel) == config::Criticality::kLifeCritical ? seg_cfg_.quarantine.life_critical_default
+                                                                      : seg_cfg_.quarantine.default_level;
+  } else if (!quarantine::ParseLevel(cmd.level, &level, &why)) {
+    out.error = QuarantineOutcome::Error::kInvalid;
+    out.message = why;
+    return out;
+  }
+  uint64_t ttl = 0;
+  if (!quarantine::ParseDuration(cmd.ttl, &ttl, &why)) {
+    out.error = QuarantineOutcome::Error::kInvalid;
+    out.message = "ttl: " + why;
+    return out;
+  }
+  const auto r = registry_.Add(sel, level, cmd.reason, cmd.actor.empty() ? "api" : cmd.actor, Now(), ttl);
+  if (!r.ok()) {
+    out.error = QuarantineOutcome::Error::kInvalid;
+    out.message = r.error;
+    return out;
+  }
+  out.changed = r.changed;
+  if (r.changed) {
+    out.generation_id = PublishQuarantinesLocked();
+    EmitQuarantineEvent(r.created ? "quarantine" : "update", r.entry);
+  } else {
+    out.generation_id = store_.CurrentId();
+  }
+  out.entry = ViewOf(r.entry);
+  out.message = snapshot_error_.empty() ? "" : "not durable: the snapshot could not be written: " + snapshot_error_;
+  return out;
+}
+
+QuarantineOutcome Controller::Release(const std::string& device, const std::string& reason,
+                                      const std::string& actor) {
+  QuarantineOutcome out;
+  std::lock_guard lock(mu_);
+  quarantine::Selector sel;
+  if (!Resolve(device, &sel, &out)) return out;
+  auto removed = registry_.Remove(sel);
+  if (!removed) {
+    out.error = QuarantineOutcome::Error::kNotFound;
+    out.message = sel.Text() + " is not quarantined (wardctl quarantines lists what is)";
+    return out;
+  }
+  out.changed = true;
+  out.generation_id = PublishQuarantinesLocked();
+  removed->actor = actor.empty() ? "api" : actor;
+  if (!reason.empty()) removed->reason = reason;
+  EmitQuarantineEvent("release", *removed);
+  out.entry = ViewOf(*removed);
+  out.message = snapshot_error_.empty() ? "" : "not durable: the snapshot could not be written: " + snapshot_error_;
+  return out;
+}
+
+std::vector<QuarantineView> Controller::Quarantines() {
+  std::lock_guard lock(mu_);
+  std::vector<QuarantineView> out;
+  for (const auto& e : registry_.List()) out.push_back(ViewOf(e));
+  return out;
+}
+
+std::vector<DeviceView> Controller::Devices() {
+  std::lock_guard lock(mu_);
+  inventory_.Update(tables_);
+  std::vector<DeviceView> out;
+  for (const auto& d : inventory_.List()) {
+    DeviceView v;
+    v.id = d.id;
+    v.mac = device::MacText(d.learned.mac);
+    v.vlan = d.learned.vlan;
+    for (int i = 0; i < d.learned.n_ipv4; ++i) v.ips.push_back(AddressText(d.learned.ipv4[i].data(), false));
+    for (int i = 0; i < d.learned.n_ipv6; ++i) v.ips.push_back(AddressText(d.learned.ipv6[i].data(), true));
+    for (int i = 0; i < d.learned.n_services; ++i) {
+      const auto& s = d.learned.services[i];
+      v.services.push_back((s.proto == 6 ? "tcp/" : s.proto == 17 ? "udp/" : std::to_string(s.proto) + "/") +
+                           std::to_string(s.port));
+    }
+    for (int i = 0; i < d.learned.n_peers; ++i) {
+      v.peers.push_back(AddressText(d.learned.peers[i].addr.data(), d.learned.peers[i].v6));
+    }
+    if (d.learned.apps & device::kAppHl7) v.apps.push_back("hl7");
+    if (d.learned.apps & device::kAppDicom) v.apps.push_back("dicom");
+    v.first_seen_ns = d.learned.first_seen_ns;
+    v.last_seen_ns = d.learned.last_seen_ns;
+    v.packets_from = d.learned.packets_from;
+    v.bytes_from = d.learned.bytes_from;
+    v.packets_to = d.learned.packets_to;
+    v.bytes_to = d.learned.bytes_to;
+    v.name = d.name;
+    v.device_class = d.device_class;
+    v.criticality = d.criticality;
+    v.zone = d.zone;
+    v.incomplete = d.learned.overflow != 0;
+    if (const auto* e = registry_.Find(quarantine::Selector::Mac(d.learned.mac))) {
+      v.quarantine_level = quarantine::LevelName(e->level);
+    }
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+void Controller::ApplyRuleRequestsLocked() {
+  if (rule_requests_.empty()) return;
+  auto requests = std::move(rule_requests_);
+  rule_requests_.clear();
+  bool changed = false;
+  std::vector<std::pair<quarantine::Entry, uint64_t>> applied;  // entry, latency
+  for (const auto& rq : requests) {
+    const auto sel = quarantine::Selector::Mac(rq.mac);
+    quarantine::Level level = rq.level == rules::Rule::Quarantine::kContain ? quarantine::Level::kContain
+                                                                             : quarantine::Level::kIsolate;
+    // The device class caps what a rule may do; life-critical devices never beyond
+    // their configured level (contain by default).
+    const auto dev = DeviceOf(sel);
+    bool alert_only = false;
+    if (dev) {
+      const auto it = seg_cfg_.quarantine.rule_response.find(dev->device_class);
+      if (it != seg_cfg_.quarantine.rule_response.end()) {
+        if (it->second == config::RuleResponse::kAlert) alert_only = true;
+        else if (it->second == config::RuleResponse::kContain) level = quarantine::Level::kContain;
+      }
+      if (dev->criticality == "life-critical" &&
+          seg_cfg_.quarantine.life_critical_default == quarantine::Level::kContain) {
+        level = quarantine::Level::kContain;
+      }
+    }
+    const std::string reason = "rule sid " + std::to_string(rq.sid) + ": " + rq.msg;
+    const std::string actor = "rule:" + std::to_string(rq.sid);
+    if (alert_only) {
+      quarantine::Entry e;
+      e.device = sel;
+      e.level = level;
+      e.reason = reason + " (class " + dev->device_class + ": alert only)";
+      e.actor = actor;
+      e.since_ns = Now();
+      EmitQuarantineEvent("not_applied", e);
+      continue;
+    }
+    // A quarantine already in force is never weakened by a rule.
+    if (const auto* cur = registry_.Find(sel); cur && (cur->level == quarantine::Level::kIsolate || cur->level == level)) {
+      continue;
+    }
+    const auto r = registry_.Add(sel, level, reason, actor, Now(), 0);
+    if (!r.ok() || !r.changed) continue;
+    changed = true;
+    applied.emplace_back(r.entry, rq.match_ts_ns);
+  }
+  if (!changed) return;
+  PublishQuarantinesLocked();
+  const uint64_t now = Now();
+  for (const auto& [e, match_ts] : applied) {
+    EmitQuarantineEvent("quarantine", e, "latency_us", now > match_ts ? (now - match_ts) / 1000 : 0);
+  }
+}
+
+void Controller::Tick() {
+  std::lock_guard lock(mu_);
+  const uint64_t now = Now();
+  if (const auto next = registry_.NextExpiry(); next && *next <= now) {
+    auto expired = registry_.Expire(now);
+    if (!expired.empty()) {
+      PublishQuarantinesLocked();
+      for (const auto& e : expired) EmitQuarantineEvent("expire", e);
+    }
+  }
+  if (!tables_.empty() && now - last_inventory_ns_ >= kInventoryPeriodNs) {
+    last_inventory_ns_ = now;
+    for (const auto& c : inventory_.Update(tables_)) {
+      nlohmann::ordered_json j;
+      j["timestamp"] = events::EveTimestamp(c.ts_ns ? c.ts_ns : now);
+      j["event_type"] = "device";
+      nlohmann::ordered_json d;
+      d["event"] = "ip_conflict";
+      d["ip"] = AddressText(c.addr.data(), c.v6);
+      d["owner"] = device::MacText(c.owner);
+      d["claimant"] = device::MacText(c.claimant);
+      j["device"] = d;
+      sink_.Write(j.dump());
+    }
+    sink_.Flush();
+  }
 }
 
 }  // namespace wardgate::control

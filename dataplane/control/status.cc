@@ -40,6 +40,7 @@ Status CollectStatus(const Dataplane& dp) {
     if (const auto* gen = dp.store ? dp.store->Current() : nullptr) {
       s.generation_id = gen->id;
       s.rules_version = gen->rules_version;
+      s.policy_version = gen->policy_version;
       s.rules_loaded = gen->rules ? static_cast<uint32_t>(gen->rules->rules().size()) : 0;
     }
   }
@@ -120,8 +121,22 @@ Status CollectStatus(const Dataplane& dp) {
     for (const auto* c : counters) sum += (c->*field).Load();
     s.flows.emplace_back(name, sum);
   }
+  const std::pair<const char*, worker::Counter worker::WorkerCounters::*> seg_fields[] = {
+      {"policy_flows_allowed", &worker::WorkerCounters::policy_flows_allowed},
+      {"policy_flows_denied", &worker::WorkerCounters::policy_flows_denied},
+      {"policy_flows_alerted", &worker::WorkerCounters::policy_flows_alerted},
+      {"policy_flows_monitored", &worker::WorkerCounters::policy_flows_monitored},
+      {"policy_app_mismatch", &worker::WorkerCounters::policy_app_mismatch},
+      {"policy_stateless_denied", &worker::WorkerCounters::policy_stateless_denied},
+      {"devices_table_full", &worker::WorkerCounters::devices_table_full}};
+  for (const auto& [name, field] : seg_fields) {
+    uint64_t sum = 0;
+    for (const auto* c : counters) sum += (c->*field).Load();
+    s.segmentation.emplace_back(name, sum);
+  }
   s.malformed = SumMalformed(counters);
   s.drops = SumDrops(counters);
+  if (dp.add_segmentation) dp.add_segmentation(s);
   return s;
 }
 
@@ -143,7 +158,8 @@ nlohmann::json ToJson(const Status& s) {
                        {"busy_polls", w.busy_polls}, {"idle_polls", w.idle_polls}, {"sleeps", w.sleeps},
                        {"tx_full", w.tx_full}, {"malformed", w.malformed}});
   }
-  json malformed = json::object(), drops = json::object(), flows = json::object();
+  json malformed = json::object(), drops = json::object(), flows = json::object(), seg = json::object();
+  for (const auto& [k, v] : s.segmentation) seg[k] = v;
   for (const auto& [k, v] : s.flows) flows[k] = v;
   for (const auto& [k, v] : s.malformed) malformed[k] = v;
   for (const auto& [k, v] : s.drops) drops[k] = v;
@@ -151,7 +167,8 @@ nlohmann::json ToJson(const Status& s) {
           {"generation_id", s.generation_id}, {"ports", ports}, {"workers", workers},
           {"malformed", malformed}, {"drops", drops}, {"rules_version", s.rules_version},
           {"rules_loaded", s.rules_loaded}, {"alerts", s.alerts}, {"events_lost", s.events_lost},
-          {"flows", flows}};
+          {"flows", flows}, {"segmentation", seg}, {"policy_version", s.policy_version},
+          {"snapshot_path", s.snapshot_path}, {"snapshot_error", s.snapshot_error}};
 }
 
 std::string NewBootId() {

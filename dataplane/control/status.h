@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <functional>
 #include <mutex>
 #include <cstdint>
 #include <string>
@@ -54,6 +55,9 @@ struct Status {
   uint64_t alerts = 0;       // alert records workers produced
   uint64_t events_lost = 0;  // dropped on a full event ring
   ReasonCounts flows;        // flow and stream counters, summed over workers
+  ReasonCounts segmentation; // policy decisions, devices, quarantines
+  std::string policy_version;
+  std::string snapshot_path, snapshot_error;
 };
 
 // The running dataplane, as the control thread sees it. Owned by main().
@@ -71,6 +75,8 @@ struct Dataplane {
   // Held by whoever publishes a generation or reads the current one from outside
   // the workers (status, reload), so a generation is never read while being freed.
   std::mutex* control_mu = nullptr;
+  // Adds what the controller knows (quarantines, snapshot); called without control_mu.
+  std::function<void(Status&)> add_segmentation;
 };
 
 // Sums counters. Any thread may call it while workers run.

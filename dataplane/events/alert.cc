@@ -119,6 +119,22 @@ std::string AnomalyJson(const AlertRecord& r) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+std::string PolicyJson(const AlertRecord& r) {
+  auto j = Common(r, "policy");
+  j.erase("pkt_src");
+  static constexpr const char* kActions[] = {"allow", "deny", "alert"};
+  nlohmann::ordered_json p;
+  p["action"] = kActions[r.policy_action < 3 ? r.policy_action : 1];
+  // Not enforced: a monitor-mode zone, the flow is forwarded and only reported.
+  p["enforced"] = r.policy_enforced;
+  p["rule"] = r.policy_rule >= 0 ? std::string(r.policy_where) : std::string("default");
+  p["from_zone"] = r.from_zone;
+  p["to_zone"] = r.to_zone;
+  if (r.app && *r.app) p["app"] = r.app;
+  j["policy"] = p;
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 std::string DropJson(const AlertRecord& r) {
   auto j = Common(r, "drop");
   nlohmann::ordered_json d;

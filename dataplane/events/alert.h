@@ -16,7 +16,8 @@ enum class PacketSource : uint8_t { kWire, kStream, kStreamFlowTimeout };
 
 struct AlertRecord {
   // kAnomaly: a flow or stream limit was hit (rule is null, `anomaly` names it).
-  enum class Kind : uint8_t { kAlert, kAnomaly } kind = Kind::kAlert;
+  // kPolicy: the zone policy denied or reported a new flow (policy_* below).
+  enum class Kind : uint8_t { kAlert, kAnomaly, kPolicy } kind = Kind::kAlert;
   const char* anomaly = nullptr;  // static string: "stream.gap", "stream.depth_reached", ...
   uint64_t ts_ns = 0;          // packet time (wall clock live, capture time offline)
   uint64_t flow_id = 0;        // 0: no flow
@@ -29,6 +30,19 @@ struct AlertRecord {
   uint8_t ip_proto = 0;
   std::array<uint8_t, 16> src_addr{}, dst_addr{};
   uint16_t src_port = 0, dst_port = 0;
+  // The frame's Ethernet addresses, and whether it came from the device segment (so
+  // the control thread knows which end is the device: a rule's `quarantine` option).
+  std::array<uint8_t, 6> src_mac{}, dst_mac{};
+  bool from_device = false;
+  // kPolicy: the decision; zone names point into the generation's segmentation, which
+  // outlives the record (drained before the generation is freed, like `rule`).
+  uint8_t policy_action = 0;   // policy::Action
+  bool policy_enforced = false;
+  int32_t policy_rule = -1;    // index in the policy (-1: the zones' default)
+  const char* from_zone = "";
+  const char* to_zone = "";
+  const char* policy_where = "";  // "policy[3]" or ""
+  const char* app = "";         // the application that decided (app rules)
   uint16_t payload_len = 0;    // bytes kept in payload (the inspected buffer's tail)
   uint16_t packet_len = 0;     // bytes kept in packet (the frame's head)
   std::array<uint8_t, 512> payload;
@@ -43,6 +57,9 @@ std::string DropJson(const AlertRecord& r);
 // Suricata's anomaly record: {"event_type":"anomaly","anomaly":{"type":"stream","event":...}}
 // plus wardgate's "action" (what happened to the flow).
 std::string AnomalyJson(const AlertRecord& r);
+// wardgate's policy record: {"event_type":"policy","policy":{"action":"deny","enforced":true,
+// "rule":"policy[3]","from_zone":"pumps","to_zone":"workstations"}} plus the 5-tuple.
+std::string PolicyJson(const AlertRecord& r);
 
 // "2026-11-30T06:13:20.123456+0000" (UTC), as Suricata writes it.
 std::string EveTimestamp(uint64_t ts_ns);

@@ -28,9 +28,15 @@ void EveSink::Line(const std::string& json) {
 size_t EveSink::Drain(EventRing<AlertRecord>& ring) {
   size_t n = 0;
   while (const AlertRecord* r = ring.Peek()) {
-    if (r->kind == AlertRecord::Kind::kAnomaly) {
-      Line(AnomalyJson(*r));
-      ++anomalies_;
+    if (hook_) hook_(*r);
+    if (r->kind != AlertRecord::Kind::kAlert) {
+      if (r->kind == AlertRecord::Kind::kAnomaly) {
+        Line(AnomalyJson(*r));
+        ++anomalies_;
+      } else {
+        Line(PolicyJson(*r));
+        ++policy_;
+      }
       ring.Release();
       ++n;
       continue;

@@ -22,6 +22,13 @@ class EveSink {
   EveSink(const EveSink&) = delete;
   EveSink& operator=(const EveSink&) = delete;
 
+  // Called with every record drained, before it is written (the controller's way to
+  // see what rules asked for, e.g. a quarantine).
+  using RecordHook = std::function<void(const AlertRecord&)>;
+  void SetRecordHook(RecordHook hook) { hook_ = std::move(hook); }
+  // One event of the control thread's own (quarantine, device) to the file and watchers.
+  void Write(const std::string& json) { Line(json); }
+
   // Writes every record in the ring; returns how many.
   size_t Drain(EventRing<AlertRecord>& ring);
   void Flush();
@@ -29,6 +36,7 @@ class EveSink {
   uint64_t alerts() const { return alerts_; }
   uint64_t drops() const { return drops_; }
   uint64_t anomalies() const { return anomalies_; }
+  uint64_t policy_events() const { return policy_; }
 
  private:
   void Line(const std::string& json);
@@ -36,7 +44,8 @@ class EveSink {
   FILE* file_ = nullptr;
   bool with_payload_, with_packet_;
   Publish publish_;
-  uint64_t alerts_ = 0, drops_ = 0, anomalies_ = 0;
+  RecordHook hook_;
+  uint64_t alerts_ = 0, drops_ = 0, anomalies_ = 0, policy_ = 0;
 };
 
 }  // namespace wardgate::events

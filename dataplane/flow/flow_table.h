@@ -70,6 +70,10 @@ std::string_view TcpStateName(TcpState s);
 inline constexpr uint8_t kDropFlow = 0x01;   // drop every further packet of the flow
 inline constexpr uint8_t kPassFlow = 0x02;   // forward without further inspection
 inline constexpr uint8_t kNoInspect = 0x04;  // forward, no signature/stream inspection (e.g. resource limit)
+// Zone policy, decided on the flow's first packet (dataplane/segment):
+inline constexpr uint8_t kPolicyDeny = 0x08;      // denied (enforced): every packet dropped
+inline constexpr uint8_t kPolicyAllowed = 0x10;   // an explicit allow/alert rule matched (contain keeps it)
+inline constexpr uint8_t kPolicyAppCheck = 0x20;  // the rule needs an app: confirm on the client's first bytes
 
 // Flow::info: what the tracker knows about the flow.
 inline constexpr uint8_t kInfoClientFirst = 0x01;  // the client is key side 0

@@ -25,6 +25,24 @@ GenerationStore::~GenerationStore() {
   std::free(qsbr_);
 }
 
+std::unique_ptr<Generation> Generation::SameTopology(const Generation& cur) {
+  auto g = std::make_unique<Generation>();
+  g->peer = cur.peer;
+  g->max_frame_len = cur.max_frame_len;
+  g->toward_devices = cur.toward_devices;
+  g->hygiene = cur.hygiene;
+  g->pair_of_port = cur.pair_of_port;
+  g->segmentation = cur.segmentation;
+  g->quarantines = cur.quarantines;
+  g->policy_version = cur.policy_version;
+  g->rules = cur.rules;
+  g->rules_version = cur.rules_version;
+  g->scratch = cur.scratch;
+  g->thresholds = cur.thresholds;
+  g->action_rank = cur.action_rank;
+  return g;
+}
+
 void GenerationStore::ReaderOnline(uint32_t reader) { rte_rcu_qsbr_thread_online(qsbr_, reader); }
 
 void GenerationStore::ReaderOffline(uint32_t reader) { rte_rcu_qsbr_thread_offline(qsbr_, reader); }

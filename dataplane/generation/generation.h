@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "dataplane/segment/segmentation.h"
 #include "rules/matcher.h"
 #include "rules/threshold.h"
 
@@ -27,6 +28,8 @@ inline constexpr uint16_t kNoPeer = 0xffff;
 inline constexpr uint8_t kHygieneIpOptions = 0x01;
 inline constexpr uint8_t kHygieneTunnels = 0x02;
 inline constexpr uint8_t kHygieneIcmpProbes = 0x04;
+inline constexpr uint8_t kHygieneTcpOptions = 0x08;
+inline constexpr uint8_t kHygieneFragments = 0x10;
 
 struct Generation {
   uint64_t id = 0;                   // set by Publish(), increasing from 1
@@ -37,15 +40,27 @@ struct Generation {
   // (toward_devices) are dropped when they carry what device stacks choke on.
   std::array<bool, kMaxPorts> toward_devices{};
   uint8_t hygiene = 0;               // kHygiene* bits
+  // Pair index of each port (segment::kNoPair: in no pair), for zones defined by pair.
+  std::array<int16_t, kMaxPorts> pair_of_port;
+
+  // Zones, zone policy and remediation (null: no segmentation, offline mode), and the
+  // quarantines in force (null or empty: none). Both rebuilt by the control thread;
+  // a quarantine change publishes a new generation sharing the same segmentation.
+  std::shared_ptr<const segment::Segmentation> segmentation;
+  std::shared_ptr<const segment::QuarantineSet> quarantines;
+  std::string policy_version;
 
   // Signatures: compiled once on the control thread, shared read-only by workers;
   // nullptr when no rule set is loaded (the bridge only forwards).
   std::shared_ptr<const rules::CompiledRules> rules;
   std::string rules_version;
   // One Hyperscan/PCRE2 scratch per worker id, built with `rules` (Snort 3's habit:
-  // the scratch belongs to the generation of its database). Worker w alone uses
-  // scratch[w]; the generation is otherwise immutable.
-  std::vector<std::unique_ptr<rules::MatchScratch>> scratch;
+  // the scratch belongs to the database). Worker w alone uses (*scratch)[w]; the
+  // generation is otherwise immutable. Generations with the same rules (a quarantine
+  // change) share the scratches: worker w runs one generation at a time, so its
+  // scratch is never used twice at once.
+  using Scratches = std::vector<std::unique_ptr<rules::MatchScratch>>;
+  std::shared_ptr<Scratches> scratch;
   // Thresholds, suppressions and rate filters of this rule set (thread-safe; null
   // when none applies), and which action decides among rules that fired on one
   // packet: lower rank first, indexed by rules::Action (Suricata's default order).
@@ -60,7 +75,14 @@ struct Generation {
     return r;
   }
 
-  Generation() { peer.fill(kNoPeer); }
+  Generation() {
+    peer.fill(kNoPeer);
+    pair_of_port.fill(segment::kNoPair);
+  }
+
+  // A new generation with everything of `cur` (rules, scratches, segmentation,
+  // quarantines): what a quarantine or rule change starts from.
+  static std::unique_ptr<Generation> SameTopology(const Generation& cur);
 };
 
 class GenerationStore {

@@ -15,7 +15,7 @@ void Inspector::Begin() { hits_.clear(); }
 
 void Inspector::Scan(const generation::Generation& gen, const parse::PacketView& view, const rules::Buffer& buf,
                      const FlowContext& flow, events::PacketSource source) {
-  if (!gen.rules || worker_id_ >= gen.scratch.size()) return;
+  if (!gen.rules || !gen.scratch || worker_id_ >= gen.scratch->size()) return;
   rules::InspectContext ctx;
   ctx.ip_proto = view.ip_proto;
   ctx.v6 = view.l3 == parse::L3::kIpv6;
@@ -36,7 +36,7 @@ void Inspector::Scan(const generation::Generation& gen, const parse::PacketView&
   ctx.icmp_seq = view.icmp_seq;
   ctx.flowbits = flow.bits;
   fired_.clear();
-  gen.rules->Match(*gen.scratch[worker_id_], ctx, buf, fired_);
+  gen.rules->Match(*(*gen.scratch)[worker_id_], ctx, buf, fired_);
   for (uint32_t idx : fired_) hits_.push_back({idx, buf.data, buf.new_from, buf.len, source});
 }
 
@@ -125,6 +125,7 @@ void FillPacketFields(events::AlertRecord& r, const parse::PacketView& view, con
   r.dst_addr = view.dst_addr;
   r.src_port = view.src_port;
   r.dst_port = view.dst_port;
+  r.from_device = flow.from_device;
 }
 
 }  // namespace
@@ -147,6 +148,33 @@ void Inspector::Anomaly(const char* name, const parse::PacketView& view, const F
   ring_->Commit();
 }
 
+void Inspector::Policy(const segment::Segmentation& seg, const segment::Decision& d, const parse::PacketView& view,
+                       const uint8_t* frame, const FlowContext& flow, uint64_t ts_ns) {
+  events::AlertRecord* r = ring_->Reserve();
+  if (!r) {
+    ++counters_.events_lost;
+    return;
+  }
+  FillPacketFields(*r, view, flow, ts_ns, 0);
+  r->kind = events::AlertRecord::Kind::kPolicy;
+  r->rule = nullptr;
+  r->anomaly = nullptr;
+  r->blocked = d.enforced_deny();
+  r->log_alert = true;
+  r->source = events::PacketSource::kWire;
+  r->payload_len = r->packet_len = 0;
+  std::memcpy(r->dst_mac.data(), frame, 6);
+  std::memcpy(r->src_mac.data(), frame + 6, 6);
+  r->policy_action = static_cast<uint8_t>(d.action);
+  r->policy_enforced = d.enforced_deny();
+  r->policy_rule = d.rule;
+  r->from_zone = seg.ZoneName(d.src_zone);
+  r->to_zone = seg.ZoneName(d.dst_zone);
+  r->policy_where = d.rule >= 0 ? seg.rule(uint32_t(d.rule)).where.c_str() : "";
+  r->app = "";
+  ring_->Commit();
+}
+
 void Inspector::Record(const rules::Rule& rule, bool blocked, bool log_alert, const parse::PacketView& view,
                        const uint8_t* frame, uint32_t frame_len, const Hit& hit, const FlowContext& flow,
                        uint64_t ts_ns, uint64_t pcap_cnt) {
@@ -158,6 +186,10 @@ void Inspector::Record(const rules::Rule& rule, bool blocked, bool log_alert, co
   FillPacketFields(*r, view, flow, ts_ns, pcap_cnt);
   r->kind = events::AlertRecord::Kind::kAlert;
   r->rule = &rule;
+  if (frame_len >= 12) {
+    std::memcpy(r->dst_mac.data(), frame, 6);
+    std::memcpy(r->src_mac.data(), frame + 6, 6);
+  }
   r->blocked = blocked;
   r->log_alert = log_alert;
   r->source = hit.source;

@@ -26,6 +26,7 @@ struct FlowContext {
   bool established = false;
   bool stateless = true;
   rules::FlowBits* bits = nullptr;  // the flow's flowbits (null: none kept)
+  bool from_device = false;         // received on a port facing the clinical devices
 };
 
 struct InspectCounters {
@@ -63,6 +64,10 @@ class Inspector {
   // Records that a flow or stream limit stopped inspection of the packet's flow.
   void Anomaly(const char* name, const parse::PacketView& view, const FlowContext& flow, uint64_t ts_ns,
                uint64_t pcap_cnt);
+
+  // Records the zone policy's decision on a new flow (deny or alert, enforced or not).
+  void Policy(const segment::Segmentation& seg, const segment::Decision& d, const parse::PacketView& view,
+              const uint8_t* frame, const FlowContext& flow, uint64_t ts_ns);
 
   const InspectCounters& counters() const { return counters_; }
   bool blocking() const { return blocking_; }

@@ -51,9 +51,9 @@ RulesLoad LoadRuleText(const std::string& text, const std::string& name, const c
 }
 
 void AttachRules(generation::Generation& gen, const RulesLoad& loaded, const std::string& version, uint32_t workers) {
-  gen.scratch.clear();
+  gen.scratch = std::make_shared<generation::Generation::Scratches>();
   if (loaded.compiled) {
-    for (uint32_t w = 0; w < workers; ++w) gen.scratch.push_back(loaded.compiled->NewScratch());
+    for (uint32_t w = 0; w < workers; ++w) gen.scratch->push_back(loaded.compiled->NewScratch());
   }
   gen.rules = loaded.compiled;
   gen.thresholds = loaded.thresholds;

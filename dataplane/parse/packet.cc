@@ -39,7 +39,11 @@ constexpr uint8_t kTcpOptNop = 1;
 constexpr uint8_t kTcpOptMss = 2;
 constexpr uint8_t kTcpOptWscale = 3;
 constexpr uint8_t kTcpOptSackPermitted = 4;
+constexpr uint8_t kTcpOptSack = 5;
 constexpr uint8_t kTcpOptTimestamp = 8;
+
+// RFC 7323 2.3: larger shifts are clamped by correct stacks and overflow old ones.
+constexpr uint8_t kTcpMaxWscale = 14;
 
 // RFC 7323 Appendix A layout NOP, NOP, TS(10): the whole option area of most data
 // segments, so it gets a fast path (as in Linux tcp_parse_aligned_timestamp).
@@ -104,6 +108,10 @@ inline bool WalkIpv4Options(const uint8_t* opt, size_t len) {
 
 // RFC 9293 3.2: EOL and NOP are single octets; the rest are kind, length, data.
 // Known kinds must have their fixed length, or middleboxes and endpoints disagree.
+// Options that parse but crash old device stacks set tcp_options_suspicious (see
+// PacketView); out.tcp_flags is already set. Duplicates are found from the view's own
+// fields (MSS already non-zero, window scale no longer 0xff), not extra locals: more
+// live values here cost ParseL4 callee-saved register spills on every TCP segment.
 inline bool WalkTcpOptions(const uint8_t* opt, size_t len, PacketView& out) {
   size_t i = 0;
   while (i < len) {
@@ -119,10 +127,17 @@ inline bool WalkTcpOptions(const uint8_t* opt, size_t len, PacketView& out) {
     switch (kind) {
       case kTcpOptMss:
         if (olen != 4) return false;
-        out.tcp_mss = Load16(opt + i + 2);
+      {
+        const uint16_t mss = Load16(opt + i + 2);
+        if (out.tcp_mss != 0 || (mss == 0 && (out.tcp_flags & kTcpSyn) != 0)) {
+          out.tcp_options_suspicious = true;
+        }
+        out.tcp_mss = mss;
         break;
+      }
       case kTcpOptWscale:  // raw shift count; RFC 7323 2.3 clamping is the consumer's job
         if (olen != 3) return false;
+        if (out.tcp_wscale != 0xff || opt[i + 2] > kTcpMaxWscale) out.tcp_options_suspicious = true;
         out.tcp_wscale = opt[i + 2];
         break;
       case kTcpOptSackPermitted:
@@ -132,6 +147,9 @@ inline bool WalkTcpOptions(const uint8_t* opt, size_t len, PacketView& out) {
       case kTcpOptTimestamp:
         if (olen != 10) return false;
         out.tcp_has_timestamp = true;
+        break;
+      case kTcpOptSack:  // RFC 2018 3: 2 + 8 bytes per block, at least one block
+        if (olen < 10 || (olen - 2) % 8 != 0) out.tcp_options_suspicious = true;
         break;
       default:
         break;
@@ -157,6 +175,7 @@ inline ParseError ParseL4(const uint8_t* f, size_t off, size_t end, bool fragmen
       out.tcp_ack = Load32(l4 + 8);
       out.tcp_flags = l4[13];
       out.tcp_window = Load16(l4 + 14);
+      out.tcp_urgent_ptr = Load16(l4 + 18);
       const size_t hlen = static_cast<size_t>(l4[12] >> 4) * 4;
       if (hlen < kTcpHeaderMin || hlen > avail) return ParseError::kTcpBadDataOffset;
       if (hlen == kTcpHeaderMin + kTcpAlignedTsLen &&
@@ -251,6 +270,10 @@ inline ParseError ParseIpv4(const uint8_t* f, size_t off, size_t len, PacketView
   if ((frag & 0x2000) != 0 || frag_offset != 0) {
     out.is_fragment = true;
     out.is_first_fragment = frag_offset == 0;
+    out.frag_more = (frag & 0x2000) != 0;
+    out.frag_offset = static_cast<uint16_t>(frag_offset << 3);  // <= 65528
+    out.frag_len = static_cast<uint16_t>(total - hlen);
+    out.frag_id = Load16(ip + 4);
   }
   if (hlen > kIpv4HeaderMin) {
     out.ipv4_has_options = true;
@@ -309,9 +332,14 @@ inline ParseError ParseIpv6(const uint8_t* f, size_t off, size_t len, PacketView
     if (header == kIpv6Fragment) {
       // RFC 8200 4.5: 13-bit offset in 8-octet units; a header with offset 0 and M 0
       // is an atomic fragment (RFC 6946) and still counts as a fragment.
-      const uint16_t frag_offset = Load16(ext + 2) >> 3;
+      const uint16_t frag_field = Load16(ext + 2);
+      const uint16_t frag_offset = frag_field >> 3;
       out.is_fragment = true;
       out.is_first_fragment = frag_offset == 0;
+      out.frag_more = (frag_field & 1) != 0;
+      out.frag_offset = static_cast<uint16_t>(frag_field & 0xfff8);  // offset * 8 bytes
+      out.frag_len = static_cast<uint16_t>(end - cur);  // the fragmentable part
+      out.frag_id = Load32(ext + 4);
       if (frag_offset != 0) {
         // Later fragments: the rest is fragment data, not headers.
         out.ip_proto = next;

@@ -75,6 +75,13 @@ struct PacketView {
   bool ipv4_has_options = false;
   bool is_fragment = false;      // IPv4 MF/offset or IPv6 Fragment header present
   bool is_first_fragment = false;  // offset 0: L4 header present
+  // Fragments only (all zero otherwise): what reassembly keys and places the data by.
+  bool frag_more = false;        // IPv4 MF / IPv6 M flag: more fragments follow
+  uint16_t frag_offset = 0;      // fragment offset in bytes (13-bit field * 8)
+  uint16_t frag_len = 0;         // fragment data bytes: IPv4 total length - header length;
+                                 // IPv6 payload bytes after the Fragment header (the
+                                 // fragmentable part, incl. any extension headers after it)
+  uint32_t frag_id = 0;          // IPv4 16-bit identification, IPv6 32-bit identification
   std::array<uint8_t, 16> src_addr{};
   std::array<uint8_t, 16> dst_addr{};
   // ARP (Ethernet/IPv4)
@@ -90,6 +97,12 @@ struct PacketView {
   uint8_t tcp_wscale = 0xff;     // 0xff if absent
   bool tcp_sack_permitted = false;
   bool tcp_has_timestamp = false;
+  // Options that parse but are known stack-crash triggers or nonsense (URGENT/11 class):
+  // window scale shift > 14, MSS 0 on a SYN, SACK length not 2 + 8n (n >= 1), a second
+  // window scale, a second MSS after a non-zero one. Wrong lengths of MSS/WS/SACK-permitted/timestamp are parse
+  // errors (kTcpBadOptions), not this flag. hygiene::BadTcpOptions() combines both.
+  bool tcp_options_suspicious = false;
+  uint16_t tcp_urgent_ptr = 0;   // raw urgent pointer (meaningful with kTcpUrg)
   uint8_t icmp_type = 0;         // ICMP or ICMPv6
   uint8_t icmp_code = 0;
   bool icmp_echo = false;        // echo request/reply (ICMP 8/0, ICMPv6 128/129): id and seq below

@@ -37,6 +37,10 @@ enum class DropReason : uint8_t {
   kHygieneIpOptions,  // IPv4 options (URGENT/11 and similar stack bugs)
   kHygieneTunnel,     // IP-in-IP, IPv6-in-IPv4, GRE
   kHygieneIcmpProbe,  // ICMP types 165/166 (Treck stack probes, Ripple20)
+  kHygieneTcpOptions, // malformed or crash-pattern TCP options, URG with pointer 0 (URGENT/11)
+  kHygieneFragmentOverlap,  // an IP fragment overlapping an earlier one of its packet
+  kPolicy,            // the zone policy denies the flow (enforce mode)
+  kQuarantine,        // the device is quarantined and the packet is not allowed by its level
   kCount
 };
 inline constexpr size_t kDropReasonCount = static_cast<size_t>(DropReason::kCount);
@@ -51,6 +55,10 @@ constexpr std::string_view DropReasonName(DropReason r) {
     case DropReason::kHygieneIpOptions: return "hygiene_ip_options";
     case DropReason::kHygieneTunnel: return "hygiene_tunnel";
     case DropReason::kHygieneIcmpProbe: return "hygiene_icmp_probe";
+    case DropReason::kHygieneTcpOptions: return "hygiene_tcp_options";
+    case DropReason::kHygieneFragmentOverlap: return "hygiene_fragment_overlap";
+    case DropReason::kPolicy: return "policy";
+    case DropReason::kQuarantine: return "quarantine";
     case DropReason::kCount: break;
   }
   return "unknown";
@@ -71,6 +79,11 @@ struct alignas(64) WorkerCounters {
   std::array<PortCounters, generation::kMaxPorts> ports;
   // Flow and stream stages (mirrored after each burst from their plain counters).
   Counter flows_active, flows_created, flow_evictions, flows_expired, midstream_refused, flowbits_exhausted;
+  // Zone policy: new flows by decision (monitor: would have been denied, forwarded).
+  Counter policy_flows_allowed, policy_flows_denied, policy_flows_alerted, policy_flows_monitored,
+      policy_app_mismatch, policy_stateless_denied;
+  // Device inventory (mirrored from the worker's device table).
+  Counter devices_known, devices_table_full;
   Counter stream_bytes, stream_retransmissions, stream_overlaps, stream_conflicts, stream_gaps,
       stream_out_of_order, stream_pool_exhausted, stream_depth_reached, stream_window_overruns;
 };

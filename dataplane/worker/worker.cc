@@ -5,6 +5,7 @@
 #include <rte_prefetch.h>
 
 #include <algorithm>
+#include <array>
 #include <optional>
 #include <ctime>
 #include <cstring>
@@ -30,23 +31,120 @@ class TableFlowBits final : public rules::FlowBits {
   flow::Flow& flow_;
 };
 
-// Flow tracking, TCP stream reassembly and signature inspection of one parsed frame.
-// kDrop from here with `stream_conflict` set means the stream stage dropped it.
-inspect::Verdict InspectFrame(const generation::Generation& gen, Stages& stages, BurstVerdict& bv,
-                              rte_mbuf* m, uint16_t i, bool& stream_conflict) {
+// Bytes of the frame's L4 payload held in the first segment (chained frames: the rest
+// sits in later segments).
+uint32_t PayloadInFrame(const parse::PacketView& v, uint32_t frame_len) {
+  return v.payload_offset < frame_len ? std::min<uint32_t>(v.payload_len, frame_len - v.payload_offset) : 0;
+}
+
+// The two ends of a frame for zone resolution: the end on the device side of the
+// pair is the source of a frame received on a device-facing port, else the destination.
+void FrameEnds(const generation::Generation& gen, uint16_t rx_port, const parse::PacketView& v, const uint8_t* frame,
+               segment::End& src, segment::End& dst) {
+  const bool from_device = gen.toward_devices[rx_port];
+  const int16_t pair = gen.pair_of_port[rx_port];
+  const uint16_t vlan = v.vlan_count ? v.vlan_ids[v.vlan_count - 1] : 0;
+  const bool v6 = v.l3 == parse::L3::kIpv6;
+  src = {frame + 6, v.src_addr.data(), v6, vlan, from_device ? pair : segment::kNoPair};
+  dst = {frame, v.dst_addr.data(), v6, vlan, from_device ? segment::kNoPair : pair};
+}
+
+// The zone policy for the frame's flow: decided on its first packet (and, for rules
+// naming an app, confirmed on the client's first bytes), then cached in the flow's
+// flags so an established flow costs one flag test. Frames without a flow (non-first
+// fragments, TCP without a handshake) are decided on their own. Returns whether the
+// frame is denied.
+bool PolicyStage(const generation::Generation& gen, Stages& stages, WorkerCounters& counters, uint16_t rx_port,
+                 const parse::PacketView& view, const uint8_t* frame, uint32_t frame_len, flow::Flow* f,
+                 const flow::FlowResult& fr, const inspect::FlowContext& fc, uint64_t ts) {
+  const segment::Segmentation& seg = *gen.segmentation;
+  if (f && fr.status == flow::FlowStatus::kFound && !(f->flags & flow::kPolicyAppCheck)) {
+    return f->flags & flow::kPolicyDeny;
+  }
+  segment::End src, dst;
+  FrameEnds(gen, rx_port, view, frame, src, dst);
+  const bool to_server = f ? fr.to_server : true;
+  const segment::End& client = to_server ? src : dst;
+  const segment::End& server = to_server ? dst : src;
+  const uint16_t sport = to_server ? view.src_port : view.dst_port;
+  const uint16_t dport = to_server ? view.dst_port : view.src_port;
+  std::optional<segment::App> app;
+  if (f && fr.status == flow::FlowStatus::kFound) {
+    // Waiting for the app: decide again once the flow carries data.
+    const uint32_t len = PayloadInFrame(view, frame_len);
+    if (len == 0) return f->flags & flow::kPolicyDeny;
+    app = to_server ? segment::DetectApp(frame + view.payload_offset, len) : segment::App::kUnknown;
+  }
+  const segment::Decision d = seg.Decide(client, server, view.ip_proto, sport, dport, app);
+  const bool deny = d.enforced_deny();
+  if (!f) {
+    if (deny) counters.policy_stateless_denied.Add(1);
+    return deny;
+  }
+  const bool confirming = fr.status == flow::FlowStatus::kFound;
+  f->flags &= uint8_t(~(flow::kPolicyDeny | flow::kPolicyAllowed | flow::kPolicyAppCheck));
+  if (deny) f->flags |= flow::kPolicyDeny;
+  if (d.explicit_allow) f->flags |= flow::kPolicyAllowed;
+  if (d.app_check) f->flags |= flow::kPolicyAppCheck;
+  if (confirming && !d.reported()) return false;  // the app matched: nothing new to say
+  if (confirming) counters.policy_app_mismatch.Add(1);
+  if (d.action == policy::Action::kDeny) {
+    (d.monitor ? counters.policy_flows_monitored : counters.policy_flows_denied).Add(1);
+  } else if (d.action == policy::Action::kAlert) {
+    counters.policy_flows_alerted.Add(1);
+  } else {
+    counters.policy_flows_allowed.Add(1);
+  }
+  if (d.reported() && stages.inspector) stages.inspector->Policy(seg, d, view, frame, fc, ts);
+  return deny;
+}
+
+// The quarantine gate: is this frame of a quarantined device allowed by its level?
+// isolate: only address resolution and the remediation list (DHCP, DNS, management);
+// contain: also flows first seen before the quarantine, and flows to peers an allow
+// rule of the policy names. Returns whether the frame is dropped.
+bool QuarantineGate(const generation::Generation& gen, const parse::PacketView& view, const uint8_t* frame,
+                    const flow::Flow* f) {
+  const segment::QuarantineSet& qs = *gen.quarantines;
+  bool device_sent = true;
+  const segment::Quarantined* q = qs.FindMac(frame + 6);
+  if (!q && (q = qs.FindMac(frame))) device_sent = false;
+  const bool ip = view.l3 == parse::L3::kIpv4 || view.l3 == parse::L3::kIpv6;
+  if (!q && ip && (q = qs.FindIp(view.src_addr.data()))) device_sent = true;
+  if (!q && ip && (q = qs.FindIp(view.dst_addr.data()))) device_sent = false;
+  if (!q) return false;
+  // Address resolution keeps the device reachable for what it may still do.
+  if (view.l3 == parse::L3::kArp) return false;
+  if (view.ip_proto == parse::kProtoIcmpv6 && view.icmp_type >= 133 && view.icmp_type <= 137) return false;
+  if (!ip) return true;
+  const uint8_t* peer = device_sent ? view.dst_addr.data() : view.src_addr.data();
+  if (gen.segmentation && gen.segmentation->Remediation(view, peer, device_sent)) return false;
+  if (q->level == config::QuarantineLevel::kIsolate) return true;
+  return !(f && (f->first_seen_ns < q->since_ns || (f->flags & flow::kPolicyAllowed)));
+}
+
+// Flow tracking, segmentation, TCP stream reassembly and signature inspection of one
+// parsed frame. A drop names its reason in `why` (rule, stream conflict, policy,
+// quarantine).
+inspect::Verdict InspectFrame(const generation::Generation& gen, Stages& stages, WorkerCounters& counters,
+                              BurstVerdict& bv, rte_mbuf* m, uint16_t i, DropReason& why) {
   const parse::PacketView& view = bv.views[i];
   const auto* frame = rte_pktmbuf_mtod(m, const uint8_t*);
   const uint32_t frame_len = rte_pktmbuf_data_len(m);
   const uint64_t ts = stages.packet_ts_ns ? stages.packet_ts_ns[i] : stages.burst_ts_ns;
   const uint64_t pcap_cnt = stages.pcap_cnt_base ? stages.pcap_cnt_base + i : 0;
   const bool blocking = stages.inspector->blocking();
+  why = DropReason::kRule;
+  bool stream_conflict = false;
 
   inspect::FlowContext fc;
+  fc.from_device = gen.toward_devices[bv.in_port];
   flow::Flow* f = nullptr;
+  flow::FlowResult fr;
   flow::Dir dir = flow::kToServer;
   if (stages.flows) {
-    const auto fr = bv.keyed[i] ? stages.flows->LookupOrCreate(view, bv.keys[i], bv.src_is_first[i], bv.hashes[i], ts)
-                                : stages.flows->LookupOrCreate(view, ts);
+    fr = bv.keyed[i] ? stages.flows->LookupOrCreate(view, bv.keys[i], bv.src_is_first[i], bv.hashes[i], ts)
+                     : stages.flows->LookupOrCreate(view, ts);
     f = fr.flow;
     if (f) {
       dir = fr.dir();
@@ -54,10 +152,48 @@ inspect::Verdict InspectFrame(const generation::Generation& gen, Stages& stages,
       fc.to_server = fr.to_server;
       fc.established = f->Established();
       fc.stateless = false;
-      // A drop verdict holds for every later packet of the flow; pass ends inspection.
-      if (f->flags & flow::kDropFlow) return inspect::Verdict::kDrop;
-      if (f->flags & (flow::kPassFlow | flow::kNoInspect)) return inspect::Verdict::kForward;
     }
+  }
+  // Devices: learned from every frame; a new flow adds a peer, a device answering
+  // adds a service, the client's first bytes the application.
+  if (stages.devices) {
+    const uint16_t device_port = fc.from_device ? bv.in_port : bv.out_port;
+    const uint32_t slot = stages.devices->Observe(view, frame, frame_len, fc.from_device, device_port, ts);
+    if (slot != device::kNoDevice && f) {
+      const bool device_is_client = fc.from_device == fr.to_server;
+      if (fr.status == flow::FlowStatus::kCreated) {
+        stages.devices->NotePeer(slot, fc.from_device ? view.dst_addr : view.src_addr,
+                                 view.l3 == parse::L3::kIpv6);
+      }
+      if (!device_is_client && fc.from_device &&
+          ((view.ip_proto == parse::kProtoTcp && (view.tcp_flags & (parse::kTcpSyn | parse::kTcpAck)) ==
+                                                      (parse::kTcpSyn | parse::kTcpAck)) ||
+           (view.ip_proto == parse::kProtoUdp && f->packets[flow::kToClient] == 1))) {
+        stages.devices->NoteService(slot, view.ip_proto, view.src_port);
+      }
+      if (f->app_proto == 0 && fr.to_server && PayloadInFrame(view, frame_len) > 0) {
+        const auto app = segment::DetectApp(frame + view.payload_offset, PayloadInFrame(view, frame_len));
+        f->app_proto = app == segment::App::kUnknown ? 0xff : uint8_t(app);
+        if (app == segment::App::kHl7) stages.devices->NoteApp(slot, device::kAppHl7);
+        if (app == segment::App::kDicom) stages.devices->NoteApp(slot, device::kAppDicom);
+      }
+    }
+  }
+  // Segmentation before inspection: a denied or quarantined frame is not inspected.
+  if (gen.segmentation && gen.segmentation->has_policy() && view.l3 != parse::L3::kArp &&
+      view.l3 != parse::L3::kOther &&
+      PolicyStage(gen, stages, counters, bv.in_port, view, frame, frame_len, f, fr, fc, ts)) {
+    why = DropReason::kPolicy;
+    return inspect::Verdict::kDrop;
+  }
+  if (gen.quarantines && !gen.quarantines->empty() && QuarantineGate(gen, view, frame, f)) {
+    why = DropReason::kQuarantine;
+    return inspect::Verdict::kDrop;
+  }
+  if (f) {
+    // A drop verdict holds for every later packet of the flow; pass ends inspection.
+    if (f->flags & flow::kDropFlow) return inspect::Verdict::kDrop;
+    if (f->flags & (flow::kPassFlow | flow::kNoInspect)) return inspect::Verdict::kForward;
   }
   if (!gen.rules) return inspect::Verdict::kForward;
   std::optional<TableFlowBits> bits;
@@ -132,9 +268,9 @@ inspect::Verdict InspectFrame(const generation::Generation& gen, Stages& stages,
     // The rules' verdict still marks the flow; the packet is dropped either way.
     if (verdict == inspect::Verdict::kDrop || verdict == inspect::Verdict::kReject) {
       f->flags |= flow::kDropFlow;
-      stream_conflict = false;  // counted as a rule drop
-      return verdict;
+      return verdict;  // counted as a rule drop
     }
+    why = DropReason::kStreamConflict;
     return inspect::Verdict::kDrop;
   }
   if (f && blocking && (verdict == inspect::Verdict::kDrop || verdict == inspect::Verdict::kReject)) {
@@ -147,7 +283,12 @@ inspect::Verdict InspectFrame(const generation::Generation& gen, Stages& stages,
 
 // What a frame toward the device segment carries that device stacks choke on, or
 // kCount. Each check is switchable (hygiene: kHygiene* bits).
-DropReason HygieneViolation(uint8_t hygiene, const parse::PacketView& v) {
+DropReason HygieneViolation(uint8_t hygiene, parse::ParseError err, const parse::PacketView& v) {
+  if ((hygiene & generation::kHygieneTcpOptions) &&
+      (err == parse::ParseError::kTcpBadOptions || err == parse::ParseError::kTcpBadDataOffset)) {
+    return DropReason::kHygieneTcpOptions;
+  }
+  if (err != parse::ParseError::kNone && v.l3 != parse::L3::kIpv4 && v.l3 != parse::L3::kIpv6) return DropReason::kCount;
   if ((hygiene & generation::kHygieneIpOptions) && v.l3 == parse::L3::kIpv4 && v.ipv4_has_options) {
     return DropReason::kHygieneIpOptions;
   }
@@ -157,6 +298,28 @@ DropReason HygieneViolation(uint8_t hygiene, const parse::PacketView& v) {
   if ((hygiene & generation::kHygieneIcmpProbes) && v.ip_proto == parse::kProtoIcmp &&
       (v.icmp_type == 165 || v.icmp_type == 166)) {
     return DropReason::kHygieneIcmpProbe;
+  }
+  return DropReason::kCount;
+}
+
+// Segmentation of a frame that did not parse completely: no flow, so the quarantine
+// gate and the policy decide on what did parse (a malformed frame must not be a way
+// past default-deny or a quarantine).
+DropReason SegmentUnparsed(const generation::Generation& gen, Stages& stages, WorkerCounters& counters,
+                           uint16_t rx_port, const parse::PacketView& view, rte_mbuf* m) {
+  const auto* frame = rte_pktmbuf_mtod(m, const uint8_t*);
+  if (rte_pktmbuf_data_len(m) < 14) return DropReason::kCount;
+  if (gen.quarantines && !gen.quarantines->empty() && QuarantineGate(gen, view, frame, nullptr)) {
+    return DropReason::kQuarantine;
+  }
+  const bool ip = view.l3 == parse::L3::kIpv4 || view.l3 == parse::L3::kIpv6;
+  if (ip && view.l4_offset != 0 && gen.segmentation->has_policy()) {
+    inspect::FlowContext fc;
+    fc.from_device = gen.toward_devices[rx_port];
+    if (PolicyStage(gen, stages, counters, rx_port, view, frame, rte_pktmbuf_data_len(m), nullptr, flow::FlowResult{}, fc,
+                    stages.burst_ts_ns)) {
+      return DropReason::kPolicy;
+    }
   }
   return DropReason::kCount;
 }
@@ -191,8 +354,6 @@ void ProcessBurst(const generation::Generation& gen, WorkerCounters& counters, u
   verdict.n_drop = 0;
   verdict.n_reply = 0;
   uint64_t rx_bytes = 0;
-  uint64_t too_long = 0;
-  uint64_t rule_drops = 0;
   // With a flow table every packet goes through the flow stage (drop-flow verdicts
   // outlive a reload); without one, only when rules are loaded.
   const bool inspecting = stages && stages->inspector && (gen.rules || stages->flows);
@@ -204,7 +365,6 @@ void ProcessBurst(const generation::Generation& gen, WorkerCounters& counters, u
     rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
   }
   inspect::Verdict v = inspect::Verdict::kForward;
-  uint64_t stream_conflicts = 0;
   // Pass 1: parse every frame (headers prefetched a few frames ahead).
   for (uint16_t i = 0; i < n; ++i) {
     if (i + kPrefetchAhead < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + kPrefetchAhead], void*));
@@ -241,25 +401,22 @@ void ProcessBurst(const generation::Generation& gen, WorkerCounters& counters, u
   }
   // Pass 4: flow, stream, inspection and the verdict, frame by frame in order.
   const bool hygiene = gen.hygiene && has_peer && gen.toward_devices[verdict.out_port];
-  uint64_t hygiene_drops = 0;
+  const bool segmenting = inspecting && gen.segmentation && (gen.segmentation->has_policy() || gen.quarantines);
+  std::array<uint64_t, kDropReasonCount> dropped{};
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
-    bool conflict = false;
     const auto err = verdict.errors[i];
-    DropReason hygiene_reason = DropReason::kCount;
+    DropReason why = DropReason::kCount;
     if (m->pkt_len > gen.max_frame_len) [[unlikely]] {
-      ++too_long;
-      verdict.drop[verdict.n_drop++] = m;
-    } else if (hygiene && err == parse::ParseError::kNone &&
-               (hygiene_reason = HygieneViolation(gen.hygiene, verdict.views[i])) != DropReason::kCount) [[unlikely]] {
-      ++hygiene_drops;
-      counters.drops[static_cast<size_t>(hygiene_reason)].Add(1);
-      verdict.drop[verdict.n_drop++] = m;
-    } else if (inspecting && err == parse::ParseError::kNone &&
-               (v = InspectFrame(gen, *stages, verdict, m, i, conflict)) != inspect::Verdict::kForward &&
+      why = DropReason::kFrameTooLong;
+    } else if (hygiene && (why = HygieneViolation(gen.hygiene, err, verdict.views[i])) != DropReason::kCount)
+        [[unlikely]] {
+    } else if (err != parse::ParseError::kNone) [[unlikely]] {
+      // Malformed frames are forwarded (counted), but never past the segmentation.
+      if (segmenting) why = SegmentUnparsed(gen, *stages, counters, rx_port, verdict.views[i], m);
+    } else if (inspecting &&
+               (v = InspectFrame(gen, *stages, counters, verdict, m, i, why)) != inspect::Verdict::kForward &&
                v != inspect::Verdict::kPass) {
-      if (conflict) ++stream_conflicts;
-      else ++rule_drops;
       if (v == inspect::Verdict::kReject) {
         // Reset both ends: one frame back to the sender, one on to the receiver.
         if (rte_mbuf* r = RejectFrame(m, verdict.views[i], true)) verdict.reply[verdict.n_reply++] = r;
@@ -267,22 +424,26 @@ void ProcessBurst(const generation::Generation& gen, WorkerCounters& counters, u
           if (rte_mbuf* r = RejectFrame(m, verdict.views[i], false)) verdict.forward[verdict.n_forward++] = r;
         }
       }
+    } else {
+      why = DropReason::kCount;
+    }
+    if (why != DropReason::kCount) [[unlikely]] {
+      ++dropped[static_cast<size_t>(why)];
       verdict.drop[verdict.n_drop++] = m;
     } else if (has_peer) [[likely]] {
       verdict.forward[verdict.n_forward++] = m;
     } else {
+      ++dropped[static_cast<size_t>(DropReason::kNoPeer)];
       verdict.drop[verdict.n_drop++] = m;
     }
   }
   auto& port = counters.ports[rx_port];
   port.rx_packets.Add(n);
   port.rx_bytes.Add(rx_bytes);
-  if (too_long) counters.drops[static_cast<size_t>(DropReason::kFrameTooLong)].Add(too_long);
-  if (rule_drops) counters.drops[static_cast<size_t>(DropReason::kRule)].Add(rule_drops);
-  if (stream_conflicts) counters.drops[static_cast<size_t>(DropReason::kStreamConflict)].Add(stream_conflicts);
-  if (!has_peer) {
-    const uint64_t no_peer = n - too_long - rule_drops - stream_conflicts - hygiene_drops;
-    if (no_peer) counters.drops[static_cast<size_t>(DropReason::kNoPeer)].Add(no_peer);
+  if (verdict.n_drop) [[unlikely]] {
+    for (size_t r = 0; r < kDropReasonCount; ++r) {
+      if (dropped[r]) counters.drops[r].Add(dropped[r]);
+    }
   }
 }
 
@@ -317,6 +478,10 @@ void TransmitBurst(WorkerCounters& counters, uint16_t tx_queue, BurstVerdict& ve
 }
 
 void FlowHousekeeping(Stages& stages, WorkerCounters& c, uint64_t now_ns, uint32_t budget) {
+  if (stages.devices) {
+    c.devices_known.Set(stages.devices->size());
+    c.devices_table_full.Set(stages.devices->counters().table_full);
+  }
   if (!stages.flows) return;
   stages.flows->Expire(now_ns, budget);
   const auto& fc = stages.flows->counters();
@@ -362,6 +527,7 @@ uint32_t PollOnce(WorkerContext& ctx, const generation::Generation& gen, BurstVe
   stages.inspector = ctx.inspector;
   stages.flows = ctx.flows;
   stages.streams = ctx.streams;
+  stages.devices = ctx.devices;
   stages.drop_on_limit = ctx.drop_on_limit;
   for (const RxQueue& q : ctx.queues) {
     const uint16_t n = rte_eth_rx_burst(q.port, q.queue, pkts, ctx.burst);

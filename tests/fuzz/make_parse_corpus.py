@@ -83,6 +83,17 @@ FRAMES = {
     / Raw(bytes(TCP(sport=49152, dport=443, flags="SA", options=[("MSS", 1440)])) + b"f" * 32),
     "ipv6_later_fragment": eth() / IPv6(src=V6_A, dst=V6_B) / IPv6ExtHdrFragment(
         id=0xcafe, offset=181, m=0, nh=6) / Raw(b"z" * 24),
+    # Stack hygiene seeds. URGENT/11-class SYN: URG with urgent pointer 0, window scale
+    # 15, MSS twice (the first 0), a SACK option without blocks: every field parses,
+    # tcp_options_suspicious is set.
+    "ipv4_tcp_syn_bad_options": eth() / IP(src=V4_A, dst=V4_B, id=11) / TCP(
+        sport=49154, dport=104, flags="SU", seq=1, urgptr=0,
+        options=[("MSS", 0), ("WScale", 15), ("MSS", 1460), ("NOP", None), ("NOP", None),
+                 (5, b"")]),
+    # Teardrop's second fragment: its data starts at byte 24, inside a 36-byte first
+    # fragment of the same id, and it ends the datagram before the first one does.
+    "ipv4_fragment_teardrop": pad60(
+        eth() / IP(src=V4_A, dst=V4_B, id=0x0bad, flags=0, frag=3, proto=17) / Raw(b"T" * 4)),
     "ipv6_ext_chain_ah_udp": eth() / IPv6(src=V6_A, dst=V6_B) / IPv6ExtHdrRouting()
     / IPv6ExtHdrDestOpt()
     # scapy leaves AH nh/payloadlen unset: (4 + 2) * 4 = 24 bytes (RFC 4302 2.2).

@@ -179,6 +179,7 @@ struct Tcp {
   uint16_t window = 502;
   Bytes options = {};  // multiple of 4 unless doff is overridden
   int doff = -1;
+  uint16_t urgent = 0;
 };
 
 Bytes TcpSeg(const Tcp& h, const Bytes& payload = {}) {
@@ -191,7 +192,7 @@ Bytes TcpSeg(const Tcp& h, const Bytes& payload = {}) {
   Put8(b, h.flags);
   Put16(b, h.window);
   Put16(b, 0);  // checksum
-  Put16(b, 0);  // urgent pointer
+  Put16(b, h.urgent);
   Append(b, h.options);
   Append(b, payload);
   return b;
@@ -283,7 +284,8 @@ auto Fields(const PacketView& v) {
                   v.src_addr, v.dst_addr, v.arp_op, v.src_port, v.dst_port, v.tcp_flags,
                   v.tcp_seq, v.tcp_ack, v.tcp_window, v.tcp_mss, v.tcp_wscale,
                   v.tcp_sack_permitted, v.tcp_has_timestamp, v.icmp_type, v.icmp_code,
-                  v.payload_offset, v.payload_len);
+                  v.payload_offset, v.payload_len, v.frag_more, v.frag_offset, v.frag_len,
+                  v.frag_id, v.tcp_options_suspicious, v.tcp_urgent_ptr);
 }
 
 template <size_t N>
@@ -346,6 +348,12 @@ std::vector<ValidCase> ValidCases() {
                      EXPECT_EQ(v.payload_offset, 54);
                      EXPECT_EQ(v.payload_len, 0);
                      EXPECT_EQ(v.arp_op, 0);
+                     EXPECT_FALSE(v.frag_more);
+                     EXPECT_EQ(v.frag_offset, 0);
+                     EXPECT_EQ(v.frag_len, 0);
+                     EXPECT_EQ(v.frag_id, 0u);
+                     EXPECT_FALSE(v.tcp_options_suspicious);
+                     EXPECT_EQ(v.tcp_urgent_ptr, 0);
                    },
                    6});
 
@@ -355,8 +363,61 @@ std::vector<ValidCase> ValidCases() {
                      EXPECT_EQ(v.tcp_wscale, 7);
                      EXPECT_TRUE(v.tcp_sack_permitted);
                      EXPECT_TRUE(v.tcp_has_timestamp);
+                     EXPECT_FALSE(v.tcp_options_suspicious);
                      EXPECT_EQ(v.payload_offset, 34 + 40);
                      EXPECT_EQ(v.payload_len, 0);
+                   }});
+
+  // Options that parse but crash old stacks (URGENT/11 class) set tcp_options_suspicious;
+  // the known values are still taken (the last one for duplicates).
+  cases.push_back({"Ipv4TcpSynWscale15",
+                   Eth(kEthIpv4, Ipv4({}, TcpSeg({.flags = kTcpSyn,
+                                                  .options = Cat({OptMss(1460), OptNop(),
+                                                                  OptWscale(15)})}))),
+                   [](const PacketView& v) {
+                     EXPECT_TRUE(v.tcp_options_suspicious);
+                     EXPECT_EQ(v.tcp_wscale, 15);
+                     EXPECT_EQ(v.tcp_mss, 1460);
+                   }});
+  cases.push_back({"Ipv4TcpSynMssZero",
+                   Eth(kEthIpv4, Ipv4({}, TcpSeg({.flags = kTcpSyn, .options = OptMss(0)}))),
+                   [](const PacketView& v) {
+                     EXPECT_TRUE(v.tcp_options_suspicious);
+                     EXPECT_EQ(v.tcp_mss, 0);
+                   }});
+  cases.push_back({"Ipv4TcpAckMssZeroNotSuspicious",
+                   Eth(kEthIpv4, Ipv4({}, TcpSeg({.options = OptMss(0)}))),
+                   [](const PacketView& v) { EXPECT_FALSE(v.tcp_options_suspicious); }});
+  cases.push_back({"Ipv4TcpDuplicateMss",
+                   Eth(kEthIpv4, Ipv4({}, TcpSeg({.flags = kTcpSyn,
+                                                  .options = Cat({OptMss(1460), OptMss(536)})}))),
+                   [](const PacketView& v) {
+                     EXPECT_TRUE(v.tcp_options_suspicious);
+                     EXPECT_EQ(v.tcp_mss, 536);
+                   }});
+  cases.push_back({"Ipv4TcpDuplicateWscale",
+                   Eth(kEthIpv4, Ipv4({}, TcpSeg({.flags = kTcpSyn,
+                                                  .options = Cat({OptWscale(2), OptNop(),
+                                                                  OptWscale(3), OptNop()})}))),
+                   [](const PacketView& v) {
+                     EXPECT_TRUE(v.tcp_options_suspicious);
+                     EXPECT_EQ(v.tcp_wscale, 3);
+                   }});
+  cases.push_back({"Ipv4TcpSackWithoutBlocks",
+                   Eth(kEthIpv4, Ipv4({}, TcpSeg({.options = Cat({OptNop(), OptNop(),
+                                                                  Bytes{5, 2}})}))),
+                   [](const PacketView& v) { EXPECT_TRUE(v.tcp_options_suspicious); }});
+  cases.push_back({"Ipv4TcpSackLength12",
+                   Eth(kEthIpv4, Ipv4({}, TcpSeg({.options = Cat({OptNop(), OptNop(),
+                                                                  Bytes{5, 12}, Filler(10),
+                                                                  OptNop(), OptNop()})}))),
+                   [](const PacketView& v) { EXPECT_TRUE(v.tcp_options_suspicious); }});
+  cases.push_back({"Ipv4TcpUrgentPointer",
+                   Eth(kEthIpv4, Ipv4({}, TcpSeg({.flags = kTcpAck | kTcpUrg, .urgent = 0x0102},
+                                                 Filler(300)))),
+                   [](const PacketView& v) {
+                     EXPECT_EQ(v.tcp_urgent_ptr, 0x0102);
+                     EXPECT_FALSE(v.tcp_options_suspicious);  // URG checks are hygiene's
                    }});
 
   cases.push_back(
@@ -539,6 +600,10 @@ std::vector<ValidCase> ValidCases() {
                      EXPECT_EQ(v.dst_port, 5001);
                      EXPECT_EQ(v.payload_offset, 42);
                      EXPECT_EQ(v.payload_len, 1472);
+                     EXPECT_TRUE(v.frag_more);
+                     EXPECT_EQ(v.frag_offset, 0);
+                     EXPECT_EQ(v.frag_len, 8 + 1472);
+                     EXPECT_EQ(v.frag_id, 0x1234u);
                    }});
 
   // Later fragment: bytes after the IP header look like a bogus TCP header but are
@@ -554,6 +619,10 @@ std::vector<ValidCase> ValidCases() {
                      EXPECT_EQ(v.tcp_flags, 0);
                      EXPECT_EQ(v.payload_offset, 34);
                      EXPECT_EQ(v.payload_len, 16);
+                     EXPECT_TRUE(v.frag_more);
+                     EXPECT_EQ(v.frag_offset, 185 * 8);
+                     EXPECT_EQ(v.frag_len, 16);
+                     EXPECT_EQ(v.frag_id, 0x1234u);
                    }});
 
   cases.push_back({"Ipv4LastFragmentPadded",
@@ -563,8 +632,20 @@ std::vector<ValidCase> ValidCases() {
                      EXPECT_FALSE(v.is_first_fragment);
                      EXPECT_EQ(v.payload_offset, 34);
                      EXPECT_EQ(v.payload_len, 4);
+                     EXPECT_FALSE(v.frag_more);
+                     EXPECT_EQ(v.frag_offset, 370 * 8);
+                     EXPECT_EQ(v.frag_len, 4);  // Ethernet padding is not fragment data
                    },
                    60 - 38});
+
+  // Largest offset the 13-bit field holds: 8191 * 8 bytes.
+  cases.push_back({"Ipv4FragmentMaxOffset",
+                   Eth(kEthIpv4, Ipv4({.proto = kProtoUdp, .frag = 0x1fff}, Filler(8))),
+                   [](const PacketView& v) {
+                     EXPECT_EQ(v.frag_offset, 65528);
+                     EXPECT_EQ(v.frag_len, 8);
+                     EXPECT_FALSE(v.frag_more);
+                   }});
 
   cases.push_back({"Ipv4OtherProtocol",
                    Eth(kEthIpv4, Ipv4({.proto = kProtoGre}, Filler(24))),
@@ -747,6 +828,10 @@ std::vector<ValidCase> ValidCases() {
                      EXPECT_TRUE(v.tcp_sack_permitted);
                      EXPECT_EQ(v.payload_offset, 54 + 16 + 28);
                      EXPECT_EQ(v.payload_len, 64);
+                     EXPECT_TRUE(v.frag_more);
+                     EXPECT_EQ(v.frag_offset, 0);
+                     EXPECT_EQ(v.frag_len, 28 + 64);  // after the Fragment header
+                     EXPECT_EQ(v.frag_id, 0xcafef00du);
                    }});
 
   // Later IPv6 fragment: the next header says TCP but no TCP header is present.
@@ -762,6 +847,24 @@ std::vector<ValidCase> ValidCases() {
                      EXPECT_EQ(v.src_port, 0);
                      EXPECT_EQ(v.payload_offset, 70);
                      EXPECT_EQ(v.payload_len, 24);
+                     EXPECT_FALSE(v.frag_more);
+                     EXPECT_EQ(v.frag_offset, 181 * 8);
+                     EXPECT_EQ(v.frag_len, 24);
+                     EXPECT_EQ(v.frag_id, 0xcafef00du);
+                   }});
+
+  // Extension headers after the Fragment header belong to the fragmentable part, so
+  // they count in frag_len (RFC 8200 4.5), though the parser walks past them.
+  cases.push_back({"Ipv6FragmentThenDestOpts",
+                   Eth(kEthIpv6, Ipv6({.next = kNextFragment},
+                                      Cat({Frag6(kNextDestOpts, 0, true), Ext6(kProtoUdp),
+                                           UdpDgram(7, 8, Filler(16), 2000)}))),
+                   [](const PacketView& v) {
+                     EXPECT_TRUE(v.is_first_fragment);
+                     EXPECT_EQ(v.ip_proto, kProtoUdp);
+                     EXPECT_EQ(v.l4_offset, 54 + 8 + 8);
+                     EXPECT_EQ(v.frag_len, 8 + 8 + 16);
+                     EXPECT_TRUE(v.frag_more);
                    }});
 
   // Atomic fragment (RFC 6946): offset 0, M 0.
@@ -773,6 +876,9 @@ std::vector<ValidCase> ValidCases() {
                      EXPECT_TRUE(v.is_first_fragment);
                      EXPECT_EQ(v.dst_port, 2);
                      EXPECT_EQ(v.payload_len, 0);
+                     EXPECT_FALSE(v.frag_more);
+                     EXPECT_EQ(v.frag_offset, 0);
+                     EXPECT_EQ(v.frag_len, 8);
                    }});
 
   // First IPv6 fragment: UDP length covers the reassembled datagram.
@@ -1101,7 +1207,25 @@ TEST(ParsePacket, ResetsViewBetweenFrames) {
   PacketView v;
   ASSERT_EQ(Parse(FrameIpv4TcpSyn(), v), ParseError::kNone);
   ASSERT_EQ(v.tcp_mss, 1460);
+  ASSERT_EQ(Parse(Eth(kEthIpv4, Ipv4({.frag = kIpv4Mf | 3},
+                                     TcpSeg({.flags = kTcpUrg, .urgent = 9}))), v),
+            ParseError::kNone);
+  ASSERT_EQ(v.frag_offset, 24);
+  ASSERT_EQ(Parse(Eth(kEthIpv4, Ipv4({}, TcpSeg({.flags = kTcpSyn | kTcpUrg,
+                                                 .options = Cat({OptWscale(15), OptNop()}),
+                                                 .urgent = 9}))),
+                  v),
+            ParseError::kNone);
+  ASSERT_TRUE(v.tcp_options_suspicious);
+  ASSERT_EQ(v.tcp_urgent_ptr, 9);
+  EXPECT_FALSE(v.is_fragment);
+  EXPECT_FALSE(v.frag_more);
+  EXPECT_EQ(v.frag_offset, 0);
+  EXPECT_EQ(v.frag_len, 0);
+  EXPECT_EQ(v.frag_id, 0u);
   ASSERT_EQ(Parse(FrameQinQUdp(), v), ParseError::kNone);
+  EXPECT_FALSE(v.tcp_options_suspicious);
+  EXPECT_EQ(v.tcp_urgent_ptr, 0);
   EXPECT_EQ(v.tcp_mss, 0);
   EXPECT_EQ(v.tcp_wscale, 0xff);
   EXPECT_FALSE(v.tcp_has_timestamp);

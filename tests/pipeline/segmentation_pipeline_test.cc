@@ -1,0 +1,407 @@
+// Pipeline tests of segmentation: zone resolution, the zone policy decided on a new
+// flow and cached on it (stateful return traffic, monitor mode, alert, app-confirmed
+// rules, frames without a flow), and the quarantine gate at both levels, driven through
+// worker::ProcessBurst with hand-made bursts (EAL --no-huge; no ports).
+//
+// The ward: port kDev faces the devices (pump 10.77.0.11, monitor .12), kNet the
+// hospital (ehr .21, workstation .23, dns .53, mgmt .99).
+#include <gtest/gtest.h>
+#include <rte_eal.h>
+#include <rte_mbuf.h>
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dataplane/config/segmentation.h"
+#include "dataplane/events/event_ring.h"
+#include "dataplane/flow/flow_table.h"
+#include "dataplane/generation/generation.h"
+#include "dataplane/inspect/inspector.h"
+#include "dataplane/segment/segmentation.h"
+#include "dataplane/worker/worker.h"
+#include "tests/support/frames.h"
+#include "tests/support/ip_frames.h"
+#include "tests/support/ring_ports.h"
+
+namespace wardgate {
+namespace {
+
+using testsupport::Frame;
+using testsupport::Host;
+using testsupport::TcpConn;
+using worker::DropReason;
+
+rte_mempool* g_pool = nullptr;
+constexpr uint16_t kDev = 0, kNet = 1;
+
+Host Dev(uint8_t id, uint16_t port = 40000) { return {{0x02, 0x77, 0, 0, 0, id}, {10, 77, 0, id}, port}; }
+Host Pump(uint16_t port = 40000) { return Dev(11, port); }
+Host Monitor(uint16_t port = 40000) { return Dev(12, port); }
+Host Ehr(uint16_t port = 2575) { return Dev(21, port); }
+Host Workstation(uint16_t port = 22) { return Dev(23, port); }
+Host Dns(uint16_t port = 53) { return Dev(53, port); }
+Host Mgmt(uint16_t port = 443) { return Dev(99, port); }
+
+constexpr const char* kWard = R"(
+zones:
+  - name: pumps
+    classes: [infusion-pump]
+    default: deny
+  - name: monitors
+    cidrs: [10.77.0.12/32]
+    default: deny
+    mode: monitor
+  - name: clinical
+    cidrs: [10.77.0.21/32]
+    default: allow
+  - name: office
+    cidrs: [10.77.0.23/32]
+    default: allow
+  - name: ward-vlan
+    vlans: [300]
+policy:
+  - { from: pumps, to: clinical, proto: tcp, ports: [2575], app: hl7, action: allow }
+  - { from: pumps, to: clinical, proto: tcp, ports: [8443], action: alert }
+  - { from: monitors, to: clinical, proto: tcp, ports: [2575], action: allow }
+  - { from: office, to: pumps, proto: tcp, ports: [80], action: allow }
+)";
+constexpr const char* kWardRest = R"(
+devices:
+  - { mac: "02:77:00:00:00:0b", name: pump-1, class: infusion-pump, criticality: life-critical }
+quarantine:
+  remediation: [10.77.0.99/32]
+)";
+
+// The ward with `extra` policy rules after the four above.
+std::string Ward(const std::string& extra = "") { return std::string(kWard) + extra + kWardRest; }
+
+class Segmentation : public ::testing::Test {
+ protected:
+  void SetUp() override { Configure(Ward()); }
+  void TearDown() override { EXPECT_EQ(rte_mempool_in_use_count(g_pool), 0u) << "mbufs leaked"; }
+
+  void Configure(const std::string& yaml) {
+    cfg_ = config::LoadSegmentation(YAML::Load(yaml), {"ward"});
+    std::string error;
+    seg_ = segment::Segmentation::Build(cfg_, {"ward"}, &error);
+    ASSERT_TRUE(seg_) << error;
+    gen_ = std::make_unique<generation::Generation>();
+    gen_->peer[kDev] = kNet;
+    gen_->peer[kNet] = kDev;
+    gen_->toward_devices[kDev] = true;
+    gen_->pair_of_port[kDev] = gen_->pair_of_port[kNet] = 0;
+    gen_->segmentation = seg_;
+    ring_ = std::make_unique<events::EventRing<events::AlertRecord>>(256);
+    inspector_ = std::make_unique<inspect::Inspector>(0, ring_.get(), true);
+    streams_ = std::make_unique<stream::Reassembler>(stream::StreamConfig{});
+    flow::FlowTableConfig fc;
+    fc.capacity = 1024;
+    flows_ = std::make_unique<flow::FlowTable>(fc, streams_.get());
+    counters_ = std::make_unique<worker::WorkerCounters>();
+    verdict_ = std::make_unique<worker::BurstVerdict>();
+  }
+
+  // The quarantines in force from now on (a new generation, as the controller does).
+  void Quarantine(std::vector<std::pair<Host, config::QuarantineLevel>> macs,
+                  std::vector<std::pair<Host, config::QuarantineLevel>> ips = {}) {
+    auto set = std::make_shared<segment::QuarantineSet>();
+    for (auto& [h, level] : macs) set->AddMac(h.mac, {level, now_ns_ + 1});
+    for (auto& [h, level] : ips) {
+      std::array<uint8_t, 16> a{};
+      std::copy(h.ip.begin(), h.ip.end(), a.begin());
+      set->AddIp(a, {level, now_ns_ + 1});
+    }
+    gen_->quarantines = set;
+  }
+
+  // One frame received on rx_port; true if it was forwarded.
+  bool Pass(uint16_t rx_port, const Frame& f) {
+    rte_mbuf* m = testsupport::MbufFrom(g_pool, f);
+    EXPECT_NE(m, nullptr);
+    worker::Stages stages;
+    stages.inspector = inspector_.get();
+    stages.flows = flows_.get();
+    stages.streams = streams_.get();
+    stages.burst_ts_ns = (now_ns_ += 1000000);
+    worker::ProcessBurst(*gen_, *counters_, rx_port, &m, 1, *verdict_, &stages);
+    const bool forwarded = verdict_->n_forward == 1 && verdict_->forward[0] == m;
+    EXPECT_TRUE(forwarded || (verdict_->n_drop == 1 && verdict_->drop[0] == m));
+    worker::DiscardBurst(*verdict_);
+    return forwarded;
+  }
+  bool FromDevice(const Frame& f) { return Pass(kDev, f); }
+  bool FromNetwork(const Frame& f) { return Pass(kNet, f); }
+
+  // A full handshake of c (client on the device side when client_on_dev); true if
+  // every segment crossed.
+  bool Connect(TcpConn& c, bool client_on_dev) {
+    const uint16_t cp = client_on_dev ? kDev : kNet, sp = client_on_dev ? kNet : kDev;
+    return Pass(cp, c.Syn()) && Pass(sp, c.SynAck()) && Pass(cp, c.Ack());
+  }
+
+  struct PolicyEvent {
+    std::string action, from_zone, to_zone, rule;
+    bool enforced;
+  };
+  std::vector<PolicyEvent> Events() {
+    std::vector<PolicyEvent> out;
+    while (const events::AlertRecord* r = ring_->Peek()) {
+      if (r->kind == events::AlertRecord::Kind::kPolicy) {
+        out.push_back({policy::ActionName(policy::Action(r->policy_action)), r->from_zone, r->to_zone,
+                       r->policy_rule >= 0 ? r->policy_where : "default", r->policy_enforced});
+      }
+      ring_->Release();
+    }
+    return out;
+  }
+
+  uint64_t Drops(DropReason r) const { return counters_->drops[size_t(r)].Load(); }
+
+  config::SegmentationConfig cfg_;
+  std::shared_ptr<const segment::Segmentation> seg_;
+  std::unique_ptr<generation::Generation> gen_;
+  std::unique_ptr<events::EventRing<events::AlertRecord>> ring_;
+  std::unique_ptr<inspect::Inspector> inspector_;
+  std::unique_ptr<stream::Reassembler> streams_;
+  std::unique_ptr<flow::FlowTable> flows_;
+  std::unique_ptr<worker::WorkerCounters> counters_;
+  std::unique_ptr<worker::BurstVerdict> verdict_;
+  uint64_t now_ns_ = 1'000'000'000;
+};
+
+// "who has to.ip? tell from": broadcast, sent by `from`.
+Frame ArpRequest(const Host& from, const Host& to) {
+  Frame f = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+  f.insert(f.end(), from.mac.begin(), from.mac.end());
+  for (uint8_t b : {0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, 1}) f.push_back(b);
+  f.insert(f.end(), from.mac.begin(), from.mac.end());
+  f.insert(f.end(), from.ip.begin(), from.ip.end());
+  for (int i = 0; i < 6; ++i) f.push_back(0);
+  f.insert(f.end(), to.ip.begin(), to.ip.end());
+  return f;
+}
+
+const std::string kHl7 = "\x0bMSH|^~\\&|PUMP|WARD|EHR|HOSP|20261130||ORU^R01|1|P|2.5\r\x1c\r";
+
+// ------------------------------------------------------------------ zone resolution
+
+TEST_F(Segmentation, ZonesResolveByDeviceClassAddressVlanAndNothing) {
+  const auto pump = Pump(), monitor = Monitor(), ehr = Ehr(), ws = Workstation();
+  auto end = [](const Host& h, std::array<uint8_t, 16>& a, uint16_t vlan = 0, int16_t pair = segment::kNoPair) {
+    a = {};
+    std::copy(h.ip.begin(), h.ip.end(), a.begin());
+    return segment::End{h.mac.data(), a.data(), false, vlan, pair};
+  };
+  std::array<uint8_t, 16> a{};
+  EXPECT_STREQ(seg_->ZoneName(seg_->ZoneOf(end(pump, a))), "pumps") << "by the static record's class";
+  EXPECT_STREQ(seg_->ZoneName(seg_->ZoneOf(end(monitor, a))), "monitors") << "by address";
+  EXPECT_STREQ(seg_->ZoneName(seg_->ZoneOf(end(ehr, a))), "clinical");
+  EXPECT_STREQ(seg_->ZoneName(seg_->ZoneOf(end(ws, a))), "office");
+  EXPECT_STREQ(seg_->ZoneName(seg_->ZoneOf(end(Dev(77), a, 300))), "ward-vlan") << "by VLAN";
+  EXPECT_EQ(seg_->ZoneOf(end(Dev(77), a)), segment::kNoZone);
+  EXPECT_EQ(seg_->DeviceByMac(pump.mac.data())->criticality, config::Criticality::kLifeCritical);
+}
+
+TEST_F(Segmentation, ZoneByPairAndExplicitDeviceZone) {
+  Configure(R"(
+zones:
+  - { name: ward-devices, pairs: [ward], default: deny }
+  - { name: lab, cidrs: [10.77.0.0/24] }
+devices:
+  - { mac: "02:77:00:00:00:0c", zone: lab }
+)");
+  std::array<uint8_t, 16> a{10, 77, 0, 40};
+  const auto h = Dev(40);
+  EXPECT_STREQ(seg_->ZoneName(seg_->ZoneOf({h.mac.data(), a.data(), false, 0, 0})), "ward-devices")
+      << "device side of pair 0";
+  EXPECT_STREQ(seg_->ZoneName(seg_->ZoneOf({h.mac.data(), a.data(), false, 0, segment::kNoPair})), "lab");
+  const auto m = Monitor();
+  EXPECT_STREQ(seg_->ZoneName(seg_->ZoneOf({m.mac.data(), a.data(), false, 0, 0})), "lab")
+      << "a device's explicit zone wins over every criterion";
+}
+
+// ------------------------------------------------------------------ policy
+
+TEST_F(Segmentation, AllowedFlowAndItsReturnTrafficCross) {
+  TcpConn c(Pump(), Ehr(2575));
+  ASSERT_TRUE(Connect(c, true)) << "pump -> ehr 2575 is allowed (provisionally: the rule names hl7)";
+  EXPECT_TRUE(FromDevice(c.Send(true, kHl7))) << "HL7 confirms the rule";
+  EXPECT_TRUE(FromNetwork(c.Send(false, "\x0bMSH|^~\\&|EHR|HOSP|||||ACK|1|P|2.5\r\x1c\r")));
+  EXPECT_TRUE(FromDevice(c.Send(true, kHl7)));
+  EXPECT_EQ(Drops(DropReason::kPolicy), 0u);
+  EXPECT_TRUE(Events().empty()) << "an allowed flow is not reported";
+  EXPECT_EQ(counters_->policy_flows_allowed.Load(), 1u);
+}
+
+TEST_F(Segmentation, DefaultDenyDropsTheFlowBothWaysAndReportsItOnce) {
+  TcpConn c(Pump(), Workstation(22));
+  EXPECT_FALSE(FromDevice(c.Syn())) << "pump -> workstation ssh: pumps default deny";
+  EXPECT_FALSE(FromNetwork(c.SynAck())) << "nothing comes back on a denied flow";
+  EXPECT_FALSE(FromDevice(c.Syn()));
+  EXPECT_EQ(Drops(DropReason::kPolicy), 3u);
+  const auto ev = Events();
+  ASSERT_EQ(ev.size(), 1u) << "one event per flow, not per packet";
+  EXPECT_EQ(ev[0].action, "deny");
+  EXPECT_TRUE(ev[0].enforced);
+  EXPECT_EQ(ev[0].from_zone, "pumps");
+  EXPECT_EQ(ev[0].to_zone, "office");
+  EXPECT_EQ(ev[0].rule, "default");
+  EXPECT_EQ(counters_->policy_flows_denied.Load(), 1u);
+}
+
+TEST_F(Segmentation, InboundToADefaultDenyZoneIsDeniedUnlessARuleAllows) {
+  TcpConn telnet(Workstation(50000), Pump(23));
+  EXPECT_FALSE(FromNetwork(telnet.Syn())) << "workstation -> pump telnet";
+  TcpConn web(Workstation(50001), Pump(80));
+  EXPECT_TRUE(Connect(web, false)) << "office -> pumps tcp/80 is allowed by policy[3]";
+  const auto ev = Events();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].from_zone, "office");
+  EXPECT_EQ(ev[0].to_zone, "pumps");
+}
+
+TEST_F(Segmentation, AlertRuleForwardsAndReports) {
+  TcpConn c(Pump(), Ehr(8443));
+  EXPECT_TRUE(Connect(c, true));
+  const auto ev = Events();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].action, "alert");
+  EXPECT_EQ(ev[0].rule, "policy[1]");
+  EXPECT_EQ(counters_->policy_flows_alerted.Load(), 1u);
+}
+
+TEST_F(Segmentation, MonitorZoneForwardsWhatItWouldDenyAndSaysSo) {
+  TcpConn c(Monitor(), Workstation(22));
+  EXPECT_TRUE(Connect(c, true)) << "monitors are in monitor mode";
+  const auto ev = Events();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].action, "deny");
+  EXPECT_FALSE(ev[0].enforced);
+  EXPECT_EQ(counters_->policy_flows_monitored.Load(), 1u);
+  EXPECT_EQ(Drops(DropReason::kPolicy), 0u);
+}
+
+TEST_F(Segmentation, AppRuleThatSeesAnotherProtocolFallsBackAndDrops) {
+  TcpConn c(Pump(), Ehr(2575));
+  ASSERT_TRUE(Connect(c, true));
+  EXPECT_FALSE(FromDevice(c.Send(true, "GET / HTTP/1.1\r\n\r\n"))) << "not HL7: the hl7 rule does not apply";
+  EXPECT_FALSE(FromNetwork(c.Send(false, "HTTP/1.1 200 OK\r\n\r\n")));
+  EXPECT_EQ(counters_->policy_app_mismatch.Load(), 1u);
+  const auto ev = Events();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].action, "deny");
+  EXPECT_EQ(ev[0].rule, "default");
+}
+
+TEST_F(Segmentation, FramesWithoutAFlowAreDecidedOnTheirOwn) {
+  // A bare ACK (no handshake seen, midstream off) to a pump's telnet: no flow, still denied.
+  const auto ack = testsupport::TcpSegment(Workstation(50000), Pump(23), 1, 1, testsupport::kAck, "x");
+  EXPECT_FALSE(FromNetwork(ack));
+  EXPECT_EQ(counters_->policy_stateless_denied.Load(), 1u);
+  // ARP is never subject to the zone policy.
+  EXPECT_TRUE(FromDevice(ArpRequest(Workstation(), Pump())));
+}
+
+TEST_F(Segmentation, MalformedFramesDoNotSlipPastDefaultDeny) {
+  auto f = testsupport::TcpSegment(Workstation(50000), Pump(23), 1, 0, testsupport::kSyn, "");
+  f[14 + 20 + 12] = 0x60;  // data offset 6: a 4-byte option area the frame does not have
+  f.resize(14 + 20 + 20);
+  EXPECT_FALSE(FromNetwork(f));
+  EXPECT_EQ(Drops(DropReason::kPolicy) + Drops(DropReason::kHygieneTcpOptions), 1u);
+}
+
+// ------------------------------------------------------------------ quarantine
+
+TEST_F(Segmentation, IsolateStopsAnEstablishedFlowOnTheVeryNextPacket) {
+  // The policy lets pumps use DNS and reach the management host; isolation then
+  // leaves exactly what its remediation list names.
+  Configure(Ward("  - { from: pumps, proto: udp, ports: [53], action: allow }\n"
+                 "  - { from: pumps, to_cidrs: [10.77.0.99/32], action: allow }\n"
+                 "  - { from: pumps, to: clinical, proto: tcp, ports: [8080], action: allow }\n"));
+  TcpConn c(Pump(), Ehr(2575));
+  ASSERT_TRUE(Connect(c, true));
+  ASSERT_TRUE(FromDevice(c.Send(true, kHl7)));
+  TcpConn web(Pump(40002), Ehr(8080));
+  ASSERT_TRUE(Connect(web, true));
+  Quarantine({{Pump(), config::QuarantineLevel::kIsolate}});
+  EXPECT_FALSE(FromDevice(c.Send(true, kHl7))) << "from the device";
+  EXPECT_FALSE(FromNetwork(c.Send(false, "ack"))) << "to the device";
+  EXPECT_FALSE(FromDevice(web.Send(true, "GET /"))) << "every flow, explicitly allowed or not";
+  EXPECT_EQ(Drops(DropReason::kQuarantine), 3u);
+  // What isolation leaves: DNS, the remediation host, address resolution.
+  EXPECT_TRUE(FromDevice(testsupport::UdpDatagram(Pump(5353), Dns(53), "q")));
+  EXPECT_TRUE(FromNetwork(testsupport::UdpDatagram(Dns(53), Pump(5353), "a")));
+  TcpConn mgmt(Pump(40001), Mgmt(443));
+  EXPECT_TRUE(Connect(mgmt, true)) << "the remediation host stays reachable";
+  // Other devices are not affected.
+  TcpConn other(Monitor(), Ehr(2575));
+  EXPECT_TRUE(Connect(other, true));
+  EXPECT_EQ(Drops(DropReason::kQuarantine), 3u);
+}
+
+TEST_F(Segmentation, WithoutARemediationListIsolationLeavesOnlyAddressResolution) {
+  Configure(Ward("  - { from: pumps, proto: udp, ports: [53], action: allow }\n"));
+  gen_->segmentation = nullptr;  // no segmentation object: no remediation list either
+  Quarantine({{Pump(), config::QuarantineLevel::kIsolate}});
+  EXPECT_FALSE(FromDevice(testsupport::UdpDatagram(Pump(5353), Dns(53), "q")));
+  EXPECT_TRUE(FromDevice(ArpRequest(Pump(), Ehr()))) << "the pump may still resolve addresses";
+  EXPECT_EQ(Drops(DropReason::kQuarantine), 1u);
+}
+
+TEST_F(Segmentation, ContainKeepsEstablishedFlowsAndExplicitlyAllowedPeersOnly) {
+  Configure(Ward("  - { from: pumps, to: office, proto: tcp, ports: [9000], action: allow }\n"));
+  TcpConn before(Pump(), Ehr(2575));
+  ASSERT_TRUE(Connect(before, true));
+  ASSERT_TRUE(FromDevice(before.Send(true, kHl7)));
+  Quarantine({{Pump(), config::QuarantineLevel::kContain}});
+  EXPECT_TRUE(FromDevice(before.Send(true, kHl7))) << "established before the quarantine";
+  EXPECT_TRUE(FromNetwork(before.Send(false, "ack")));
+  TcpConn again(Pump(40001), Ehr(2575));
+  EXPECT_TRUE(Connect(again, true)) << "a new flow to a peer an allow rule names";
+  // The monitor zone allows by nothing explicit: a contained monitor loses new flows.
+  Quarantine({{Monitor(), config::QuarantineLevel::kContain}});
+  TcpConn mon(Monitor(), Workstation(22));
+  EXPECT_FALSE(FromDevice(mon.Syn())) << "new flow, no explicit allow rule";
+  EXPECT_EQ(Drops(DropReason::kQuarantine), 1u);
+}
+
+TEST_F(Segmentation, QuarantineByAddressAndReleaseRestoresEverything) {
+  TcpConn c(Pump(), Ehr(2575));
+  ASSERT_TRUE(Connect(c, true));
+  Quarantine({}, {{Pump(), config::QuarantineLevel::kIsolate}});
+  EXPECT_FALSE(FromDevice(c.Send(true, kHl7)));
+  EXPECT_FALSE(FromNetwork(c.Send(false, "x")));
+  gen_->quarantines = nullptr;  // released
+  EXPECT_TRUE(FromDevice(c.Send(true, kHl7)));
+  EXPECT_TRUE(FromNetwork(c.Send(false, "ack")));
+}
+
+TEST_F(Segmentation, MalformedFramesOfAQuarantinedDeviceAreDropped) {
+  Quarantine({{Pump(), config::QuarantineLevel::kContain}});
+  auto f = testsupport::TcpSegment(Pump(), Ehr(2575), 1, 0, testsupport::kSyn, "");
+  f.resize(14 + 20 + 10);  // TCP header cut short
+  f[17] = 30;              // IPv4 total length to match
+  EXPECT_FALSE(FromDevice(f));
+  EXPECT_EQ(Drops(DropReason::kQuarantine), 1u);
+}
+
+}  // namespace
+}  // namespace wardgate
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  const std::string prefix = "wg-seg-" + std::to_string(getpid());
+  const char* eal_argv[] = {"segmentation_pipeline_test", "-l", "0", "--no-huge", "-m", "256", "--no-shconf",
+                            "--no-pci", "--file-prefix", prefix.c_str(), "--no-telemetry", "--log-level",
+                            "lib.eal:error"};
+  if (rte_eal_init(int(std::size(eal_argv)), const_cast<char**>(eal_argv)) < 0) return 1;
+  wardgate::g_pool = rte_pktmbuf_pool_create("seg_pool", 1023, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
+  if (!wardgate::g_pool) return 1;
+  const int rc = RUN_ALL_TESTS();
+  rte_mempool_free(wardgate::g_pool);
+  rte_eal_cleanup();
+  return rc;
+}
