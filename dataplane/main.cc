@@ -20,6 +20,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -219,9 +220,13 @@ int RunLive(const config::Config& cfg) {
   dp.store = &store;
   std::vector<std::unique_ptr<device::DeviceTable>> device_tables;
   std::vector<const device::DeviceTable*> device_table_ptrs;
+  std::vector<std::unique_ptr<hygiene::FragmentGuard>> fragment_guards;
   for (uint32_t w = 0; w < cfg.workers; ++w) {
     device_tables.push_back(std::make_unique<device::DeviceTable>(cfg.segmentation.device_capacity));
     device_table_ptrs.push_back(device_tables.back().get());
+    hygiene::FragmentGuardConfig fg;
+    fg.hash_seed = (uint64_t(std::random_device{}()) << 32) | std::random_device{}();
+    fragment_guards.push_back(std::make_unique<hygiene::FragmentGuard>(fg));
   }
 
   const auto assignment = port::AssignQueues(dp.ports, cfg.workers);
@@ -251,6 +256,7 @@ int RunLive(const config::Config& cfg) {
     ctx.flows = flow_tables.back().get();
     ctx.streams = reassemblers.back().get();
     ctx.devices = device_tables[w].get();
+    ctx.fragments = fragment_guards[w].get();
     ctx.drop_on_limit = cfg.stream.on_limit == config::LimitAction::kDrop;
     ctx.stop = &g_stop;
     dp.workers.push_back(std::move(ctx));

@@ -30,7 +30,8 @@ readonly WARD_SIM=$REPO/deploy/ward-sim.sh
 readonly LISTENER=$REPO/tests/e2e/mllp_listener.py
 readonly PY=/usr/bin/python3          # Debian's python3-hl7 imports only with this one
 
-readonly PUMP=10.77.0.11 EHR=10.77.0.21 PACS=10.77.0.22
+readonly PUMP=10.77.0.11 EHR=10.77.0.21 PACS=10.77.0.22 WORKSTATION=10.77.0.23
+readonly PUMP_MAC=02:77:00:00:00:11
 readonly HL7_PORT=2575 DICOM_PORT=11112
 
 KEEP=no
@@ -54,7 +55,7 @@ else
   C_OK="" C_BAD="" C_DIM="" C_B="" C_0=""
 fi
 STEP=0
-readonly STEPS=8
+readonly STEPS=9
 step() { STEP=$((STEP + 1)); printf '\n%s[%d/%d] %s%s\n' "$C_B" "$STEP" "$STEPS" "$*" "$C_0"; }
 ok()   { printf '      %sok%s   %s\n' "$C_OK" "$C_0" "$*"; }
 bad()  { printf '      %sFAIL%s %s\n' "$C_BAD" "$C_0" "$*"; FAILURES=$((FAILURES + 1)); }
@@ -172,6 +173,11 @@ start_dp() {
   [[ -n $SOCKET ]] || die "no control socket in $CONFIG"
   "$BUILD/wardgate-dp" --config "$CONFIG" --check-config >"$LOGDIR/check-config.log" 2>&1 \
     || { show_log "$LOGDIR/check-config.log"; die "wardgate-dp refuses $CONFIG"; }
+  # A fresh simulated ward: no quarantine left over from an earlier run (the snapshot
+  # is what keeps quarantines across restarts of a real gateway).
+  local snapshot
+  snapshot=$(sed -n 's/^[[:space:]]*snapshot:[[:space:]]*\([^[:space:]#]*\).*/\1/p' "$CONFIG" | head -n 1)
+  [[ -z $snapshot ]] || rm -f "$snapshot"
   info "ip netns exec wg-gw build/wardgate-dp --config deploy/examples/ward.yaml"
   ip netns exec wg-gw "$BUILD/wardgate-dp" --config "$CONFIG" \
     >"$LOGDIR/wardgate-dp.stats.json" 2>"$LOGDIR/wardgate-dp.log" </dev/null &
@@ -217,8 +223,7 @@ traffic() {
   if ! wait_listen wg-ehr "$HL7_PORT"; then
     bad "HL7     the MLLP listener did not start on ehr:$HL7_PORT"
     show_log "$LOGDIR/mllp-listener.log"
-  elif ack=$(timeout --foreground 15 ip netns exec wg-pump mllp_send -p "$HL7_PORT" --file "$msg" "$EHR" 2>"$LOGDIR/mllp_send.log" \
-               | tr '\r\013\034' '\n  ') && grep -q '^MSA|AA|' <<<"$ack"; then
+  elif ack=$(send_hl7 15) && grep -q '^MSA|AA|' <<<"$ack"; then
     ok "HL7     ADT^A01 pump -> ehr:$HL7_PORT (MLLP): ACK $(grep '^MSA|' <<<"$ack")"
   else
     bad "HL7     ADT^A01 pump -> ehr:$HL7_PORT (MLLP): no ACK (MSA|AA)"
@@ -241,6 +246,58 @@ traffic() {
     bad "DICOM   C-ECHO modality -> pacs:$DICOM_PORT failed"
     show_log "$LOGDIR/echoscu.log" 6
   fi
+}
+
+send_hl7() {  # SECONDS: the pump sends the ADT^A01 to the ehr; prints the ACK
+  timeout --foreground "$1" ip netns exec wg-pump mllp_send -p "$HL7_PORT" --file "$LOGDIR/adt-a01.hl7" "$EHR" \
+    2>"$LOGDIR/mllp_send.log" | tr '\r\013\034' '\n  '
+}
+
+wardctl() { "$BUILD/wardctl" --dataplane "$SOCKET" "$@"; }
+
+# The zone policy of deploy/examples/ward.yaml at work, then a quarantine: the pump is
+# isolated (its HL7 feed stops), listed, and released (the feed is back).
+segmentation() {
+  step "Segmentation and quarantine (zones and policy of deploy/examples/ward.yaml)"
+  # Something listening on the pump's Telnet port: only the policy can keep the office out.
+  ip netns exec wg-pump "$PY" -c '
+import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", 23)); s.listen()
+while True: s.accept()[0].close()' >/dev/null 2>&1 </dev/null &
+  if ! wait_listen wg-pump 23; then
+    bad "policy  no listener on pump:23"
+  elif timeout --foreground 5 ip netns exec wg-workstation "$PY" -c \
+      "import socket; socket.create_connection(('$PUMP', 23), timeout=2)" 2>/dev/null; then
+    bad "policy  workstation -> pump:23 (Telnet) connected: the pumps zone should deny it"
+  else
+    ok "policy  workstation $WORKSTATION -> pump:23 (Telnet) denied: zone pumps, default deny"
+  fi
+  local out
+  if out=$(wardctl quarantine "$PUMP_MAC" --level isolate --reason "quickstart: suspected compromise" 2>&1); then
+    ok "quarantine  $out"
+  else
+    bad "quarantine  wardctl quarantine failed: $out"
+  fi
+  if ack=$(send_hl7 6) && grep -q '^MSA|AA|' <<<"$ack"; then
+    bad "quarantine  the isolated pump still reached the ehr"
+  else
+    ok "quarantine  isolated pump -> ehr:$HL7_PORT (HL7): no answer, as it must"
+  fi
+  wardctl quarantines | sed 's/^/           | /'
+  if out=$(wardctl release "$PUMP_MAC" --reason "quickstart: cleared" 2>&1); then
+    ok "release     $out"
+  else
+    bad "release     wardctl release failed: $out"
+  fi
+  if ack=$(send_hl7 15) && grep -q '^MSA|AA|' <<<"$ack"; then
+    ok "release     pump -> ehr:$HL7_PORT (HL7) answered again: $(grep '^MSA|' <<<"$ack")"
+  else
+    bad "release     pump -> ehr:$HL7_PORT (HL7): no ACK after the release"
+  fi
+  local denied
+  denied=$(wardctl status --json | jq -r '[.drops[] | select(.reason == "policy" or .reason == "quarantine") | "\(.reason) \(.count)"] | join(", ")')
+  info "drops by reason: ${denied:-none}"
 }
 
 wait_listen() {  # NS PORT: wait (10 s at most) until a TCP socket listens on PORT in NS
@@ -349,6 +406,7 @@ main() {
   ward_up
   start_dp
   traffic
+  segmentation
   status
   if [[ $KEEP == no ]]; then
     stop_dp
@@ -362,7 +420,7 @@ main() {
     exit 1
   fi
   SUCCESS=yes
-  printf '%sAll steps passed:%s the clinical traffic crossed wardgate-dp.\n' "$C_OK" "$C_0"
+  printf '%sAll steps passed:%s the clinical traffic crossed wardgate-dp; the policy and a quarantine held.\n' "$C_OK" "$C_0"
   if [[ $KEEP == yes ]]; then
     print_keep_help
   fi

@@ -167,6 +167,7 @@ if want e2e; then
   banner "end-to-end in network namespaces (net_af_packet)"
   script e2e "$REPO/tests/e2e/bridge_e2e.sh"
   script ips-e2e "$REPO/tests/e2e/ips_e2e.sh"
+  script segmentation-e2e "$REPO/tests/e2e/segmentation_e2e.sh"
 fi
 
 if want quickstart; then

@@ -297,7 +297,14 @@ SegmentationConfig LoadSegmentation(const YAML::Node& root, const std::vector<st
         if (pr.proto != 6 && pr.proto != 17) throw ConfigError(Join(path, "ports"), "ports need proto tcp or udp");
         pr.ports = Ports(r["ports"], Join(path, "ports"));
       }
-      if (r["app"]) pr.app = String(r["app"], Join(path, "app"));
+      if (r["app"]) {
+        pr.app = String(r["app"], Join(path, "app"));
+        // Only what the dataplane recognises on a flow's first bytes (dataplane/segment).
+        if (pr.app != "hl7" && pr.app != "dicom") {
+          throw ConfigError(Join(path, "app"), "'" + pr.app + "' is not an application wardgate recognises (hl7, dicom)");
+        }
+        if (pr.proto != 6) throw ConfigError(Join(path, "app"), "an application needs proto tcp");
+      }
       if (!r["action"]) throw ConfigError(Join(path, "action"), "missing (allow, deny or alert)");
       pr.action = Action(r["action"], Join(path, "action"));
       s.policy.push_back(std::move(pr));

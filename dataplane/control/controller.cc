@@ -140,15 +140,18 @@ ApiServer::LoadRulesResult Controller::LoadRules(const std::string& source, cons
   return result;
 }
 
-uint64_t Controller::PublishQuarantinesLocked() {
+uint64_t Controller::PublishQuarantinesLocked(uint64_t* enforced_ns) {
   auto gen = generation::Generation::SameTopology(*store_.Current());
   gen->quarantines = QuarantineSetNow();
-  // The snapshot first: once any worker enforces the change, a restart keeps it.
-  SaveSnapshotLocked();
   std::unique_ptr<const generation::Generation> retired;
   const uint64_t id = store_.Publish(std::move(gen), &retired);
+  if (enforced_ns) *enforced_ns = Now();
   DrainLocked();  // records of the old generation point into it
   retired.reset();
+  // Enforcement first (a rule's quarantine must hold within a millisecond; the file's
+  // fsync takes several), then durability: the caller's return waits for both, so a
+  // change it was told about is always in the snapshot.
+  SaveSnapshotLocked();
   return id;
 }
 
@@ -350,6 +353,13 @@ std::vector<DeviceView> Controller::Devices() {
     v.device_class = d.device_class;
     v.criticality = d.criticality;
     v.zone = d.zone;
+    if (v.ips.empty()) {  // not seen yet: the addresses its static record declares
+      for (const auto& sd : seg_cfg_.devices) {
+        if (sd.mac != v.mac) continue;
+        for (const auto& ip : sd.ips) v.ips.push_back(AddressText(ip.addr.data(), ip.v6));
+      }
+    }
+    if (v.zone.empty()) v.zone = ZoneOf(d);
     v.incomplete = d.learned.overflow != 0;
     if (const auto* e = registry_.Find(quarantine::Selector::Mac(d.learned.mac))) {
       v.quarantine_level = quarantine::LevelName(e->level);
@@ -357,6 +367,21 @@ std::vector<DeviceView> Controller::Devices() {
     out.push_back(std::move(v));
   }
   return out;
+}
+
+std::string Controller::ZoneOf(const device::DeviceInfo& d) const {
+  const auto* gen = store_.Current();
+  if (!gen || !gen->segmentation) return "";
+  std::array<uint8_t, 16> addr{};
+  bool v6 = false;
+  if (d.learned.n_ipv4) {
+    std::copy(d.learned.ipv4[0].begin(), d.learned.ipv4[0].end(), addr.begin());
+  } else if (d.learned.n_ipv6) {
+    addr = d.learned.ipv6[0];
+    v6 = true;
+  }
+  const segment::End end{d.learned.mac.data(), addr.data(), v6, d.learned.vlan, segment::kNoPair};
+  return gen->segmentation->ZoneName(gen->segmentation->ZoneOf(end));
 }
 
 void Controller::ApplyRuleRequestsLocked() {
@@ -406,10 +431,11 @@ void Controller::ApplyRuleRequestsLocked() {
     applied.emplace_back(r.entry, rq.match_ts_ns);
   }
   if (!changed) return;
-  PublishQuarantinesLocked();
-  const uint64_t now = Now();
+  uint64_t enforced = 0;
+  PublishQuarantinesLocked(&enforced);
   for (const auto& [e, match_ts] : applied) {
-    EmitQuarantineEvent("quarantine", e, "latency_us", now > match_ts ? (now - match_ts) / 1000 : 0);
+    // From the packet that matched to every worker enforcing the quarantine.
+    EmitQuarantineEvent("quarantine", e, "latency_us", enforced > match_ts ? (enforced - match_ts) / 1000 : 0);
   }
 }
 

@@ -85,7 +85,8 @@ class Controller final : public SegmentationOps {
   void ApplyRuleRequestsLocked();
   // Publishes the registry's quarantines in a new generation and writes the snapshot;
   // returns the generation id. Holds mu_.
-  uint64_t PublishQuarantinesLocked();
+  // enforced_ns: when every worker enforced it (before the snapshot's write).
+  uint64_t PublishQuarantinesLocked(uint64_t* enforced_ns = nullptr);
   void SaveSnapshotLocked();
   void EmitQuarantineEvent(const char* action, const quarantine::Entry& e, const std::string& extra_key = "",
                            uint64_t extra_value = 0);
@@ -94,6 +95,8 @@ class Controller final : public SegmentationOps {
   bool Resolve(const std::string& text, quarantine::Selector* out, QuarantineOutcome* err) const;
   std::optional<device::DeviceInfo> DeviceOf(const quarantine::Selector& s) const;
   config::Criticality CriticalityOf(const quarantine::Selector& s) const;
+  // The zone of an inventory device as the workers resolve it (by its first address).
+  std::string ZoneOf(const device::DeviceInfo& d) const;
   uint64_t Now() const { return clock_(); }
 
   generation::GenerationStore& store_;

@@ -128,7 +128,8 @@ Status CollectStatus(const Dataplane& dp) {
       {"policy_flows_monitored", &worker::WorkerCounters::policy_flows_monitored},
       {"policy_app_mismatch", &worker::WorkerCounters::policy_app_mismatch},
       {"policy_stateless_denied", &worker::WorkerCounters::policy_stateless_denied},
-      {"devices_table_full", &worker::WorkerCounters::devices_table_full}};
+      {"devices_table_full", &worker::WorkerCounters::devices_table_full},
+      {"fragments_untracked", &worker::WorkerCounters::fragments_untracked}};
   for (const auto& [name, field] : seg_fields) {
     uint64_t sum = 0;
     for (const auto* c : counters) sum += (c->*field).Load();

@@ -44,7 +44,8 @@ void Merge(DeviceRecord& into, const DeviceRecord& from) {
   uint32_t* of = &into.overflow;
   for (int i = 0; i < from.n_ipv4; ++i) Unite(into.ipv4, &into.n_ipv4, from.ipv4[size_t(i)], of, kOverflowIpv4);
   for (int i = 0; i < from.n_ipv6; ++i) Unite(into.ipv6, &into.n_ipv6, from.ipv6[size_t(i)], of, kOverflowIpv6);
-  for (int i = 0; i < from.n_services; ++i) Unite(into.services, &into.n_services, from.services[i], of, kOverflowServices);
+  for (int i = 0; i < from.n_services; ++i)
+    Unite(into.services, &into.n_services, from.services[i], of, kOverflowServices);
   for (int i = 0; i < from.n_peers; ++i) Unite(into.peers, &into.n_peers, from.peers[i], of, kOverflowPeers);
 }
 

@@ -4,6 +4,10 @@
 #include <bit>
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace wardgate::hygiene {
 
 static_assert(sizeof(FragmentGuard::Counters) == 5 * sizeof(uint64_t));
@@ -18,11 +22,27 @@ inline uint64_t Mix(uint64_t a, uint64_t b) {
   return static_cast<uint64_t>(r) ^ static_cast<uint64_t>(r >> 64);
 }
 
+// Bit w set where tags[w] == x (tags: kWays = 8 values, 16-byte aligned).
+inline uint32_t TagMask(const uint32_t* tags, uint32_t x) {
+#if defined(__SSE2__)
+  const __m128i k = _mm_set1_epi32(static_cast<int>(x));
+  const __m128i lo = _mm_cmpeq_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(tags)), k);
+  const __m128i hi = _mm_cmpeq_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(tags + 4)), k);
+  return static_cast<uint32_t>(_mm_movemask_ps(_mm_castsi128_ps(lo))) |
+         static_cast<uint32_t>(_mm_movemask_ps(_mm_castsi128_ps(hi))) << 4;
+#else
+  uint32_t m = 0;
+  for (uint32_t w = 0; w < 8; ++w) m |= uint32_t{tags[w] == x} << w;
+  return m;
+#endif
+}
+
 }  // namespace
 
 FragmentGuard::FragmentGuard(const FragmentGuardConfig& config) {
   static_assert(sizeof(Train) == 128, "Train is two cache lines; keep it so");
   static_assert(offsetof(Train, start) == 64, "key and age in the first line");
+  static_assert(kWays == 8 && offsetof(Bucket, tag) == 0 && alignof(Bucket) >= 16, "TagMask loads");
   const uint32_t cap = std::max<uint32_t>(config.capacity, kWays);
   const uint32_t buckets = std::bit_ceil(std::min<uint32_t>(cap, 1u << 30)) / kWays;
   buckets_ = memory::HugeArray<Bucket>(buckets);
@@ -62,7 +82,7 @@ uint64_t FragmentGuard::Hash(const Key& k) const {
   return Mix(h ^ seed_[3], 0x9fb21c651e98df25ull);
 }
 
-bool FragmentGuard::SameKey(const Train& t, const Key& k) {
+inline bool FragmentGuard::SameKey(const Train& t, const Key& k) {
   uint64_t w[4];
   std::memcpy(w, t.src, 16);
   std::memcpy(w + 2, t.dst, 16);
@@ -109,11 +129,14 @@ FragmentGuard::Result FragmentGuard::Check(const parse::PacketView& v, uint64_t 
   if (b2 == b1) b2 = b1 ^ 1;
   Bucket* const bk[2] = {&buckets_[b1], &buckets_[b2 & bucket_mask_]};
   const uint32_t nb = bucket_mask_ == 0 ? 1 : 2;
+  __builtin_prefetch(bk[1]);
 
+  uint32_t empty[2] = {0, 0};  // empty ways, per bucket
   for (uint32_t i = 0; i < nb; ++i) {
     Bucket& b = *bk[i];
-    for (uint32_t w = 0; w < kWays; ++w) {
-      if (b.tag[w] != tag || !SameKey(b.train[w], key)) continue;
+    for (uint32_t m = TagMask(b.tag, tag); m != 0; m &= m - 1) {
+      const uint32_t w = static_cast<uint32_t>(std::countr_zero(m));
+      if (!SameKey(b.train[w], key)) continue;
       if (Expired(b.train[w], now_ns)) {  // the receiver dropped that queue long ago: start over
         ++counters_.expired;
         ++counters_.trains;
@@ -121,25 +144,17 @@ FragmentGuard::Result FragmentGuard::Check(const parse::PacketView& v, uint64_t 
       }
       return Add(b, w, s, e, v.frag_more);
     }
+    empty[i] = TagMask(b.tag, 0);
   }
 
   // New train: an empty way in the emptier bucket, else a way whose train is older than
   // the timeout.
   Bucket* b = nullptr;
-  uint32_t way = 0, most_free = 0;
-  for (uint32_t i = 0; i < nb; ++i) {
-    uint32_t free = 0, first = 0;
-    for (uint32_t w = kWays; w-- > 0;) {
-      if (bk[i]->tag[w] == 0) {
-        ++free;
-        first = w;
-      }
-    }
-    if (free > most_free) {
-      most_free = free;
-      b = bk[i];
-      way = first;
-    }
+  uint32_t way = 0;
+  const uint32_t pick = std::popcount(empty[1]) > std::popcount(empty[0]) ? 1 : 0;
+  if (empty[pick] != 0) {
+    b = bk[pick];
+    way = static_cast<uint32_t>(std::countr_zero(empty[pick]));
   }
   for (uint32_t i = 0; i < nb && b == nullptr; ++i) {
     for (uint32_t w = 0; w < kWays; ++w) {

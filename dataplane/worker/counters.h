@@ -84,6 +84,7 @@ struct alignas(64) WorkerCounters {
       policy_app_mismatch, policy_stateless_denied;
   // Device inventory (mirrored from the worker's device table).
   Counter devices_known, devices_table_full;
+  Counter fragments_untracked;  // fragments toward the devices not checked for overlap (guard full)
   Counter stream_bytes, stream_retransmissions, stream_overlaps, stream_conflicts, stream_gaps,
       stream_out_of_order, stream_pool_exhausted, stream_depth_reached, stream_window_overruns;
 };

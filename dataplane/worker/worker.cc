@@ -11,6 +11,7 @@
 #include <cstring>
 #include <span>
 
+#include "dataplane/hygiene/tcp_options.h"
 #include "dataplane/inspect/reject.h"
 #include "dataplane/parse/packet.h"
 
@@ -35,6 +36,13 @@ class TableFlowBits final : public rules::FlowBits {
 // sits in later segments).
 uint32_t PayloadInFrame(const parse::PacketView& v, uint32_t frame_len) {
   return v.payload_offset < frame_len ? std::min<uint32_t>(v.payload_len, frame_len - v.payload_offset) : 0;
+}
+
+// Address resolution and link management (ARP; ICMPv6 MLD, router and neighbour
+// discovery): never subject to zones or quarantine, or nothing on the link works.
+bool LinkControl(const parse::PacketView& v) {
+  return v.l3 == parse::L3::kArp ||
+         (v.ip_proto == parse::kProtoIcmpv6 && v.icmp_type >= 130 && v.icmp_type <= 143);
 }
 
 // The two ends of a frame for zone resolution: the end on the device side of the
@@ -101,8 +109,8 @@ bool PolicyStage(const generation::Generation& gen, Stages& stages, WorkerCounte
 
 // The quarantine gate: is this frame of a quarantined device allowed by its level?
 // isolate: only address resolution and the remediation list (DHCP, DNS, management);
-// contain: also flows first seen before the quarantine, and flows to peers an allow
-// rule of the policy names. Returns whether the frame is dropped.
+// contain: address resolution, flows first seen before the quarantine, and flows to
+// peers an allow rule of the policy names. Returns whether the frame is dropped.
 bool QuarantineGate(const generation::Generation& gen, const parse::PacketView& view, const uint8_t* frame,
                     const flow::Flow* f) {
   const segment::QuarantineSet& qs = *gen.quarantines;
@@ -114,12 +122,12 @@ bool QuarantineGate(const generation::Generation& gen, const parse::PacketView& 
   if (!q && ip && (q = qs.FindIp(view.dst_addr.data()))) device_sent = false;
   if (!q) return false;
   // Address resolution keeps the device reachable for what it may still do.
-  if (view.l3 == parse::L3::kArp) return false;
-  if (view.ip_proto == parse::kProtoIcmpv6 && view.icmp_type >= 133 && view.icmp_type <= 137) return false;
+  if (LinkControl(view)) return false;
   if (!ip) return true;
-  const uint8_t* peer = device_sent ? view.dst_addr.data() : view.src_addr.data();
-  if (gen.segmentation && gen.segmentation->Remediation(view, peer, device_sent)) return false;
-  if (q->level == config::QuarantineLevel::kIsolate) return true;
+  if (q->level == config::QuarantineLevel::kIsolate) {
+    const uint8_t* peer = device_sent ? view.dst_addr.data() : view.src_addr.data();
+    return !(gen.segmentation && gen.segmentation->Remediation(view, peer, device_sent));
+  }
   return !(f && (f->first_seen_ns < q->since_ns || (f->flags & flow::kPolicyAllowed)));
 }
 
@@ -180,8 +188,7 @@ inspect::Verdict InspectFrame(const generation::Generation& gen, Stages& stages,
     }
   }
   // Segmentation before inspection: a denied or quarantined frame is not inspected.
-  if (gen.segmentation && gen.segmentation->has_policy() && view.l3 != parse::L3::kArp &&
-      view.l3 != parse::L3::kOther &&
+  if (gen.segmentation && gen.segmentation->has_policy() && !LinkControl(view) && view.l3 != parse::L3::kOther &&
       PolicyStage(gen, stages, counters, bv.in_port, view, frame, frame_len, f, fr, fc, ts)) {
     why = DropReason::kPolicy;
     return inspect::Verdict::kDrop;
@@ -283,21 +290,25 @@ inspect::Verdict InspectFrame(const generation::Generation& gen, Stages& stages,
 
 // What a frame toward the device segment carries that device stacks choke on, or
 // kCount. Each check is switchable (hygiene: kHygiene* bits).
-DropReason HygieneViolation(uint8_t hygiene, parse::ParseError err, const parse::PacketView& v) {
-  if ((hygiene & generation::kHygieneTcpOptions) &&
-      (err == parse::ParseError::kTcpBadOptions || err == parse::ParseError::kTcpBadDataOffset)) {
+DropReason HygieneViolation(uint8_t checks, parse::ParseError err, const parse::PacketView& v,
+                            hygiene::FragmentGuard* fragments, uint64_t now_ns) {
+  if ((checks & generation::kHygieneTcpOptions) && v.ip_proto == parse::kProtoTcp && hygiene::BadTcpOptions(err, v)) {
     return DropReason::kHygieneTcpOptions;
   }
   if (err != parse::ParseError::kNone && v.l3 != parse::L3::kIpv4 && v.l3 != parse::L3::kIpv6) return DropReason::kCount;
-  if ((hygiene & generation::kHygieneIpOptions) && v.l3 == parse::L3::kIpv4 && v.ipv4_has_options) {
+  if ((checks & generation::kHygieneIpOptions) && v.l3 == parse::L3::kIpv4 && v.ipv4_has_options) {
     return DropReason::kHygieneIpOptions;
   }
-  if ((hygiene & generation::kHygieneTunnels) && (v.ip_proto == 4 || v.ip_proto == 41 || v.ip_proto == 47)) {
+  if ((checks & generation::kHygieneTunnels) && (v.ip_proto == 4 || v.ip_proto == 41 || v.ip_proto == 47)) {
     return DropReason::kHygieneTunnel;
   }
-  if ((hygiene & generation::kHygieneIcmpProbes) && v.ip_proto == parse::kProtoIcmp &&
+  if ((checks & generation::kHygieneIcmpProbes) && v.ip_proto == parse::kProtoIcmp &&
       (v.icmp_type == 165 || v.icmp_type == 166)) {
     return DropReason::kHygieneIcmpProbe;
+  }
+  if ((checks & generation::kHygieneFragments) && v.is_fragment && fragments &&
+      fragments->Check(v, now_ns) == hygiene::FragmentGuard::Result::kOverlap) {
+    return DropReason::kHygieneFragmentOverlap;
   }
   return DropReason::kCount;
 }
@@ -409,7 +420,8 @@ void ProcessBurst(const generation::Generation& gen, WorkerCounters& counters, u
     DropReason why = DropReason::kCount;
     if (m->pkt_len > gen.max_frame_len) [[unlikely]] {
       why = DropReason::kFrameTooLong;
-    } else if (hygiene && (why = HygieneViolation(gen.hygiene, err, verdict.views[i])) != DropReason::kCount)
+    } else if (hygiene && (why = HygieneViolation(gen.hygiene, err, verdict.views[i], stages ? stages->fragments : nullptr,
+                                                  stages ? stages->burst_ts_ns : 0)) != DropReason::kCount)
         [[unlikely]] {
     } else if (err != parse::ParseError::kNone) [[unlikely]] {
       // Malformed frames are forwarded (counted), but never past the segmentation.
@@ -482,6 +494,7 @@ void FlowHousekeeping(Stages& stages, WorkerCounters& c, uint64_t now_ns, uint32
     c.devices_known.Set(stages.devices->size());
     c.devices_table_full.Set(stages.devices->counters().table_full);
   }
+  if (stages.fragments) c.fragments_untracked.Set(stages.fragments->counters().untracked);
   if (!stages.flows) return;
   stages.flows->Expire(now_ns, budget);
   const auto& fc = stages.flows->counters();
@@ -528,6 +541,7 @@ uint32_t PollOnce(WorkerContext& ctx, const generation::Generation& gen, BurstVe
   stages.flows = ctx.flows;
   stages.streams = ctx.streams;
   stages.devices = ctx.devices;
+  stages.fragments = ctx.fragments;
   stages.drop_on_limit = ctx.drop_on_limit;
   for (const RxQueue& q : ctx.queues) {
     const uint16_t n = rte_eth_rx_burst(q.port, q.queue, pkts, ctx.burst);

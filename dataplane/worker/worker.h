@@ -13,6 +13,7 @@
 
 #include "dataplane/config/config.h"
 #include "dataplane/device/device_table.h"
+#include "dataplane/hygiene/fragment_guard.h"
 #include "dataplane/flow/flow_table.h"
 #include "dataplane/inspect/inspector.h"
 #include "dataplane/stream/tcp_stream.h"
@@ -54,6 +55,7 @@ struct Stages {
   flow::FlowTable* flows = nullptr;           // null: stateless (every packet on its own)
   stream::Reassembler* streams = nullptr;     // the flows' stream pools
   device::DeviceTable* devices = nullptr;     // null: no device learning
+  hygiene::FragmentGuard* fragments = nullptr;  // null: overlapping fragments not checked
   bool drop_on_limit = false;                 // stream.on_limit: drop (else bypass)
   uint64_t burst_ts_ns = 0;               // time of the burst (live)
   const uint64_t* packet_ts_ns = nullptr; // per packet time (offline captures), or null
@@ -97,6 +99,7 @@ struct WorkerContext {
   flow::FlowTable* flows = nullptr;         // this worker's flow table
   stream::Reassembler* streams = nullptr;
   device::DeviceTable* devices = nullptr;   // this worker's device inventory
+  hygiene::FragmentGuard* fragments = nullptr;  // this worker's fragment trains toward the devices
   bool drop_on_limit = false;               // stream.on_limit
   const std::atomic<bool>* stop = nullptr;  // written by the control thread
   uint32_t idle_passes_since_expire = 0;    // worker-private

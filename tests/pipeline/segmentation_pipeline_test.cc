@@ -19,6 +19,7 @@
 #include "dataplane/events/event_ring.h"
 #include "dataplane/flow/flow_table.h"
 #include "dataplane/generation/generation.h"
+#include "dataplane/hygiene/fragment_guard.h"
 #include "dataplane/inspect/inspector.h"
 #include "dataplane/segment/segmentation.h"
 #include "dataplane/worker/worker.h"
@@ -125,6 +126,7 @@ class Segmentation : public ::testing::Test {
     stages.inspector = inspector_.get();
     stages.flows = flows_.get();
     stages.streams = streams_.get();
+    stages.fragments = &fragments_;
     stages.burst_ts_ns = (now_ns_ += 1000000);
     worker::ProcessBurst(*gen_, *counters_, rx_port, &m, 1, *verdict_, &stages);
     const bool forwarded = verdict_->n_forward == 1 && verdict_->forward[0] == m;
@@ -170,6 +172,7 @@ class Segmentation : public ::testing::Test {
   std::unique_ptr<worker::WorkerCounters> counters_;
   std::unique_ptr<worker::BurstVerdict> verdict_;
   uint64_t now_ns_ = 1'000'000'000;
+  hygiene::FragmentGuard fragments_{hygiene::FragmentGuardConfig{}};
 };
 
 // "who has to.ip? tell from": broadcast, sent by `from`.
@@ -365,7 +368,9 @@ TEST_F(Segmentation, ContainKeepsEstablishedFlowsAndExplicitlyAllowedPeersOnly) 
   Quarantine({{Monitor(), config::QuarantineLevel::kContain}});
   TcpConn mon(Monitor(), Workstation(22));
   EXPECT_FALSE(FromDevice(mon.Syn())) << "new flow, no explicit allow rule";
-  EXPECT_EQ(Drops(DropReason::kQuarantine), 1u);
+  TcpConn mgmt(Monitor(40003), Mgmt(443));
+  EXPECT_FALSE(FromDevice(mgmt.Syn())) << "the remediation list is isolation's, not containment's";
+  EXPECT_EQ(Drops(DropReason::kQuarantine), 2u);
 }
 
 TEST_F(Segmentation, QuarantineByAddressAndReleaseRestoresEverything) {
@@ -386,6 +391,59 @@ TEST_F(Segmentation, MalformedFramesOfAQuarantinedDeviceAreDropped) {
   f[17] = 30;              // IPv4 total length to match
   EXPECT_FALSE(FromDevice(f));
   EXPECT_EQ(Drops(DropReason::kQuarantine), 1u);
+}
+
+// ------------------------------------------------------------------ stack hygiene
+
+// `frame` (an IPv4 TCP segment without options) with `opts` (a multiple of 4 bytes)
+// as its TCP option area.
+Frame WithTcpOptions(Frame f, const Frame& opts) {
+  const size_t tcp = 14 + 20;
+  f.insert(f.begin() + tcp + 20, opts.begin(), opts.end());
+  f[tcp + 12] = uint8_t((5 + opts.size() / 4) << 4);
+  const uint16_t total = uint16_t(f.size() - 14);
+  f[16] = uint8_t(total >> 8);
+  f[17] = uint8_t(total);
+  return f;
+}
+
+// One IPv4 fragment of a UDP datagram (id 7): `data` at byte `offset` of the IP payload.
+Frame Fragment(const Host& src, const Host& dst, uint16_t offset, bool more, size_t len) {
+  Frame f = testsupport::Ipv4Frame(src, dst, parse::kProtoUdp, Frame(len, 0xab));
+  f[18] = 0;
+  f[19] = 7;  // id
+  const uint16_t flags = uint16_t((more ? 0x2000 : 0) | (offset / 8));
+  f[20] = uint8_t(flags >> 8);
+  f[21] = uint8_t(flags);
+  return f;
+}
+
+TEST_F(Segmentation, HygieneDropsBadTcpOptionsAndOverlappingFragmentsTowardTheDevices) {
+  Configure(Ward("  - { from: office, to: pumps, proto: tcp, ports: [81], action: allow }\n"
+                 "  - { to: pumps, proto: udp, action: allow }\n"
+                 "  - { from: pumps, proto: udp, action: allow }\n"));
+  gen_->hygiene = generation::kHygieneTcpOptions | generation::kHygieneFragments;
+  const Frame ws15 = WithTcpOptions(testsupport::TcpSegment(Workstation(50000), Pump(80), 1, 0, testsupport::kSyn, ""),
+                                    {3, 3, 15, 1});  // window scale shift 15 (> 14)
+  EXPECT_FALSE(FromNetwork(ws15)) << "toward the devices";
+  EXPECT_EQ(Drops(DropReason::kHygieneTcpOptions), 1u);
+  const Frame ws7 = WithTcpOptions(testsupport::TcpSegment(Workstation(50001), Pump(80), 1, 0, testsupport::kSyn, ""),
+                                   {3, 3, 7, 1});
+  EXPECT_TRUE(FromNetwork(ws7)) << "a sane window scale crosses";
+  auto urg = testsupport::TcpSegment(Workstation(50002), Pump(81), 1, 0, testsupport::kSyn | parse::kTcpUrg, "");
+  EXPECT_FALSE(FromNetwork(urg)) << "URG with urgent pointer 0 (URGENT/11)";
+  EXPECT_EQ(Drops(DropReason::kHygieneTcpOptions), 2u);
+  const Frame from_dev = WithTcpOptions(testsupport::TcpSegment(Pump(40000), Ehr(2575), 1, 0, testsupport::kSyn, ""),
+                                        {3, 3, 15, 1});
+  EXPECT_TRUE(FromDevice(from_dev)) << "hygiene protects the devices; their own frames are not checked";
+
+  EXPECT_TRUE(FromNetwork(Fragment(Dns(53), Pump(5353), 0, true, 24)));
+  EXPECT_FALSE(FromNetwork(Fragment(Dns(53), Pump(5353), 16, false, 16))) << "overlaps bytes 16..23";
+  EXPECT_EQ(Drops(DropReason::kHygieneFragmentOverlap), 1u);
+  EXPECT_TRUE(FromNetwork(Fragment(Dns(53), Pump(5353), 24, false, 16))) << "the honest last fragment";
+
+  gen_->hygiene = 0;  // each check can be switched off
+  EXPECT_TRUE(FromNetwork(ws15));
 }
 
 }  // namespace

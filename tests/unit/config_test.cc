@@ -342,8 +342,29 @@ INSTANTIATE_TEST_SUITE_P(
         SegCase{"device_ip_prefix", kTwoZones + "devices:\n  - { mac: \"02:77:00:00:00:11\", ips: [10.1.0.0/24] }\n",
                 "devices[0].ips", "hosts"},
         SegCase{"hygiene_key", "hygiene: { ip_option: true }\n", "hygiene.ip_option", "unknown key"},
-        SegCase{"quarantine_level", "quarantine: { default_level: lockdown }\n", "quarantine.default_level", "isolate or contain"}),
+        SegCase{"quarantine_level", "quarantine: { default_level: lockdown }\n", "quarantine.default_level", "isolate or contain"},
+        SegCase{"rule_response", "quarantine: { rule_response: { infusion-pump: ignore } }\n",
+                "quarantine.rule_response.infusion-pump", "alert, contain or isolate"},
+        SegCase{"rule_response_map", "quarantine: { rule_response: [alert] }\n", "quarantine.rule_response", "device classes"},
+        SegCase{"inventory_capacity", "inventory: { capacity: 3 }\n", "inventory.capacity", "16 to 1048576"},
+        SegCase{"policy_app", kTwoZones + "policy:\n  - { from: a, proto: tcp, app: ftp, action: allow }\n",
+                "policy[0].app", "hl7, dicom"},
+        SegCase{"policy_app_proto", kTwoZones + "policy:\n  - { from: a, proto: udp, app: hl7, action: allow }\n",
+                "policy[0].app", "proto tcp"},
+        SegCase{"inventory_key", "inventory: { size: 3 }\n", "inventory.size", "unknown key"}),
     [](const auto& param_info) { return std::string(param_info.param.name); });
+
+TEST(Segmentation, RuleResponseInventoryAndPolicyVersion) {
+  const Config c = LoadString(std::string(kMinimal) + kTwoZones +
+                              "quarantine: { rule_response: { infusion-pump: alert, imaging: contain } }\n"
+                              "inventory: { capacity: 1024 }\n");
+  EXPECT_EQ(c.segmentation.quarantine.rule_response.at("infusion-pump"), RuleResponse::kAlert);
+  EXPECT_EQ(c.segmentation.quarantine.rule_response.at("imaging"), RuleResponse::kContain);
+  EXPECT_EQ(c.segmentation.device_capacity, 1024u);
+  const Config other = LoadString(std::string(kMinimal) + kTwoZones + "policy:\n  - { from: a, action: deny }\n");
+  EXPECT_EQ(c.segmentation.policy_version.rfind("config-", 0), 0u);
+  EXPECT_NE(c.segmentation.policy_version, other.segmentation.policy_version) << "the version follows the policy";
+}
 
 // Rules that overlap only partly are fine: first match wins, as documented.
 TEST(Segmentation, PartialOverlapIsAllowed) {

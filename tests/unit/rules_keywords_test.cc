@@ -339,6 +339,16 @@ TEST(RulesKeywords, FlowbitsOrAndToggle) {
   EXPECT_EQ(e.Sids(c, Pkt("?")), (std::vector<uint32_t>{10, 11}));
 }
 
+// wardgate's own option: the control thread quarantines the device the rule matched.
+TEST(RulesKeywordsParse, QuarantineOption) {
+  EXPECT_EQ(One("quarantine:isolate;").quarantine, Rule::Quarantine::kIsolate);
+  EXPECT_EQ(One("quarantine:Contain;").quarantine, Rule::Quarantine::kContain);
+  EXPECT_EQ(One("content:\"x\";").quarantine, Rule::Quarantine::kNone);
+  const std::string h = "alert tcp any any -> any any (";
+  EXPECT_NE(ErrorOf(h + "quarantine:lockdown; sid:1;)").find("isolate or contain"), std::string::npos);
+  EXPECT_NE(ErrorOf(h + "quarantine:isolate; quarantine:contain; sid:1;)").find("quarantine"), std::string::npos);
+}
+
 TEST(RulesKeywordsParse, FlowbitsForms) {
   const Rule r = One("flowbits:isset,a|b.c-d_e; flowbits:set,x&y; flowbits:noalert;");
   ASSERT_EQ(r.flowbits.size(), 2u);
