@@ -4,6 +4,10 @@
 // segments). Rule sets: a generated set of 100 rules, and optionally ET Open's
 // loadable rules. Run:
 //   build/bench/pipeline_bench [--flows 100000] [--seconds 5] [--rules FILE...]
+//                              [--segmentation N]
+// --segmentation N: zones, a policy of N rules (the flows' allow rule last), 64
+// quarantined devices (none of the flows': every packet passes the gate's lookups)
+// and device learning, as a deployed ward runs; compare with a run without it.
 // Prints one JSON line per rule set: Mpps, Gbit/s, ns per packet, reload time.
 #include <rte_eal.h>
 #include <rte_mbuf.h>
@@ -25,6 +29,7 @@
 #include "dataplane/generation/generation.h"
 #include "dataplane/inspect/inspector.h"
 #include "dataplane/inspect/rules_loader.h"
+#include "dataplane/segment/segmentation.h"
 #include "dataplane/stream/tcp_stream.h"
 #include "dataplane/worker/worker.h"
 
@@ -115,6 +120,43 @@ long PeakRssKb() {
   return u.ru_maxrss;
 }
 
+// The ward of --segmentation: clients 10.1/16 in a default-deny device zone, the
+// servers' zone, n - 1 host rules elsewhere, then the rule the flows match.
+config::SegmentationConfig BenchWard(uint32_t n) {
+  config::SegmentationConfig s;
+  config::ZoneConfig dev, srv;
+  dev.name = "devices";
+  dev.default_action = config::PolicyAction::kDeny;
+  config::Prefix p;
+  p.addr = {10, 1};
+  p.len = 16;
+  dev.cidrs = {p};
+  srv.name = "clinical";
+  p.addr = {10, 77, 0, 21};
+  p.len = 32;
+  srv.cidrs = {p};
+  s.zones = {dev, srv};
+  for (uint32_t i = 0; i + 1 < n; ++i) {
+    config::PolicyRuleConfig r;
+    r.from_zone = "devices";
+    config::Prefix h;
+    h.addr = {10, 200, uint8_t(i >> 8), uint8_t(i)};
+    h.len = 32;
+    r.to_cidrs = {h};
+    r.proto = 6;
+    r.ports = {{uint16_t(1000 + i % 50000), uint16_t(1000 + i % 50000)}};
+    r.action = (i % 2) ? config::PolicyAction::kAllow : config::PolicyAction::kDeny;
+    s.policy.push_back(r);
+  }
+  config::PolicyRuleConfig allow;
+  allow.from_zone = "devices";
+  allow.to_zone = "clinical";
+  allow.proto = 6;
+  allow.ports = {{104, 104}, {2575, 2575}};
+  s.policy.push_back(allow);
+  return s;
+}
+
 struct Packet {
   rte_mbuf* m;
   uint32_t flow;
@@ -129,11 +171,13 @@ int main(int argc, char** argv) {
   double seconds = 5;
   bool hugepages = false;
   std::vector<std::string> rule_files;
+  uint32_t seg_rules = 0;  // 0: no segmentation
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--flows" && i + 1 < argc) nflows = uint32_t(std::stoul(argv[++i]));
     else if (a == "--seconds" && i + 1 < argc) seconds = std::stod(argv[++i]);
     else if (a == "--hugepages") hugepages = true;
+    else if (a == "--segmentation" && i + 1 < argc) seg_rules = uint32_t(std::stoul(argv[++i]));
     else if (a == "--rules") {
       while (i + 1 < argc && argv[i + 1][0] != '-') rule_files.push_back(argv[++i]);
     }
@@ -188,6 +232,18 @@ int main(int argc, char** argv) {
     gen->peer[0] = 1;
     gen->peer[1] = 0;
     gen->max_frame_len = 9022;
+    if (seg_rules) {
+      std::string error;
+      gen->segmentation = segment::Segmentation::Build(BenchWard(seg_rules), {}, &error);
+      if (!gen->segmentation) {
+        std::fprintf(stderr, "segmentation: %s\n", error.c_str());
+        return 1;
+      }
+      auto q = std::make_shared<segment::QuarantineSet>();
+      for (int d = 0; d < 64; ++d) q->AddMac({2, 0x78, 0, 0, 0, uint8_t(d)}, {config::QuarantineLevel::kIsolate, 0});
+      gen->quarantines = q;
+      gen->toward_devices[0] = true;  // the clients' side
+    }
     const auto t1 = Clock::now();
     inspect::AttachRules(*gen, loaded, set.name, 1);
     store.Publish(std::move(gen));
@@ -204,6 +260,8 @@ int main(int argc, char** argv) {
     stages.inspector = &inspector;
     stages.flows = flows.get();
     stages.streams = &streams;
+    device::DeviceTable devices(4096);
+    if (seg_rules) stages.devices = &devices;
     auto counters = std::make_unique<worker::WorkerCounters>();
     worker::BurstVerdict verdict;
     uint64_t now = 1'000'000'000ull;
@@ -275,13 +333,15 @@ int main(int argc, char** argv) {
         "{\"rules\":\"%s\",\"rules_loaded\":%d,\"flows\":%u,\"flows_in_table\":%u,\"packets\":%llu,"
         "\"mpps\":%.2f,\"gbit_per_s\":%.2f,\"ns_per_packet\":%.1f,\"avg_frame_bytes\":%.0f,"
         "\"load_compile_ms\":%.1f,\"publish_ms\":%.2f,\"db_bytes\":%zu,\"rss_peak_mb_rules\":%.1f,"
-        "\"rss_peak_mb_with_flows\":%.1f,\"stream_bytes\":%llu,\"alerts\":%llu,\"evictions\":%llu,\"mbufs_in_hugepages\":%s}\n",
+        "\"rss_peak_mb_with_flows\":%.1f,\"stream_bytes\":%llu,\"alerts\":%llu,\"evictions\":%llu,\"mbufs_in_hugepages\":%s,"
+        "\"segmentation_rules\":%u,\"policy_drops\":%llu}\n",
         set.name.c_str(), loaded.rules_loaded, nflows, flows->size(), static_cast<unsigned long long>(packets),
         packets / elapsed / 1e6, bytes * 8 / elapsed / 1e9, elapsed * 1e9 / packets, double(bytes) / packets,
         load_ms, publish_ms, loaded.compiled->stats().database_bytes, (PeakRssKb() - rss0) / 1024.0,
         rss_flows / 1024.0, static_cast<unsigned long long>(counters->stream_bytes.Load()),
         static_cast<unsigned long long>(ring.pushed()), static_cast<unsigned long long>(counters->flow_evictions.Load()),
-        hugepages ? "true" : "false");
+        hugepages ? "true" : "false", seg_rules,
+        static_cast<unsigned long long>(counters->drops[size_t(worker::DropReason::kPolicy)].Load()));
     for (auto& p : pkts) rte_pktmbuf_free(p.m);
   }
   rte_mempool_free(pool);

@@ -23,7 +23,7 @@ SUITES=("$@")
 
 want() { [[ " ${SUITES[*]} " == *" $1 "* ]]; }
 UNIT_TESTS="parse_test config_test events_test assign_test reject_test eve_test rules_parse_test rules_keywords_test matcher_test threshold_test flow_table_test tcp_stream_test overrides_test db_cache_test device_table_test quarantine_test hygiene_test"
-FUZZ_TARGETS="parse config rules"
+FUZZ_TARGETS="parse config rules quarantine segment"
 banner() { printf '\n=== %s ===\n' "$*"; }
 record() {  # record PASSED_N FAILED_N [failure description]
   PASSED=$((PASSED + $1))
@@ -179,7 +179,9 @@ if want fuzz; then
   banner "fuzz (${FUZZ_SECONDS}s per target)"
   for target in $FUZZ_TARGETS; do
     corpus=$(mktemp -d "$LOGS/corpus-$target.XXXX")
-    cp "$REPO/tests/fuzz/corpus/$target/"* "$corpus/" 2>/dev/null
+    seeds=$target
+    [[ $target == segment ]] && seeds=parse  # the segmentation stages read frames too
+    cp "$REPO/tests/fuzz/corpus/$seeds/"* "$corpus/" 2>/dev/null
     if [[ -x $SAN_BUILD/tests/${target}_fuzz ]] &&
       "$SAN_BUILD/tests/${target}_fuzz" -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 \
         -artifact_prefix="$LOGS/${target}-" "$corpus" >"$LOGS/fuzz-$target.log" 2>&1; then

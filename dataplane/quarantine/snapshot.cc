@@ -279,20 +279,33 @@ bool LoadSnapshot(const std::string& path, AppliedState* out, std::string* why) 
     text.append(buf, static_cast<size_t>(n));
     if (text.size() > kMaxFileBytes) return fail("too large");
   }
-  if (text.find_first_not_of(" \t\r\n") == std::string::npos) return fail("is empty (truncated?)");
+  if (!ParseSnapshot(text, out, &err)) return fail(err);
+  return true;
+}
+
+bool ParseSnapshot(std::string_view text, AppliedState* out, std::string* why) {
+  std::string local;
+  std::string& err = why ? *why : local;
+  if (text.find_first_not_of(" \t\r\n") == std::string_view::npos) {
+    err = "is empty (truncated?)";
+    return false;
+  }
   Json j;
   try {
     j = Json::parse(text);
-  } catch (const Json::parse_error& e) {
-    return fail(std::string("not valid JSON (truncated or corrupt?): ") + e.what());
+  } catch (const Json::exception& e) {  // parse_error, and out_of_range for numbers too large
+    err = std::string("not valid JSON (truncated or corrupt?): ") + e.what();
+    return false;
   }
   try {
     AppliedState s = FromJson(j);
     *out = std::move(s);
   } catch (const BadField& e) {
-    return fail(e.message);
+    err = e.message;
+    return false;
   } catch (const std::exception& e) {  // a type error we did not foresee: refuse, do not crash
-    return fail(e.what());
+    err = e.what();
+    return false;
   }
   return true;
 }

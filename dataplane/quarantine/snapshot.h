@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "dataplane/quarantine/registry.h"
@@ -56,5 +57,9 @@ bool LoadSnapshot(const std::string& path, AppliedState* out, std::string* why);
 
 // "2024-05-01T12:00:00.123Z" (UTC, milliseconds), from nanoseconds since the epoch.
 std::string Rfc3339(uint64_t wall_ns);
+
+// The file's text as LoadSnapshot reads it (also the fuzz target's way in); false with
+// *why (without the path) on anything LoadSnapshot refuses.
+bool ParseSnapshot(std::string_view text, AppliedState* out, std::string* why);
 
 }  // namespace wardgate::quarantine

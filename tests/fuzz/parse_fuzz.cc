@@ -37,7 +37,9 @@ bool SameView(const PacketView& a, const PacketView& b) {
          a.tcp_sack_permitted == b.tcp_sack_permitted &&
          a.tcp_has_timestamp == b.tcp_has_timestamp && a.icmp_type == b.icmp_type &&
          a.icmp_code == b.icmp_code && a.payload_offset == b.payload_offset &&
-         a.payload_len == b.payload_len;
+         a.payload_len == b.payload_len && a.frag_offset == b.frag_offset && a.frag_more == b.frag_more &&
+         a.frag_id == b.frag_id && a.frag_len == b.frag_len && a.tcp_options_suspicious == b.tcp_options_suspicious &&
+         a.tcp_urgent_ptr == b.tcp_urgent_ptr;
 }
 
 void CheckInvariants(const uint8_t* data, size_t size, ParseError err, const PacketView& v) {

@@ -731,6 +731,11 @@ TEST_F(QuarantineSnapshot, CorruptAndTruncatedFilesAreRefused) {
   EXPECT_NE(LoadError("{\"format\":\"wardgate-applied-state/1\",\"rules_version\":7,\"quarantines\":[]}")
                 .find("rules_version: must be a string"),
             std::string::npos);
+  // Found by tests/fuzz/quarantine_fuzz: a number too large for JSON's parser threw an
+  // exception other than parse_error, which ended the process.
+  EXPECT_NE(LoadError("{\"format\":\"wardgate-applied-state/1\",\"saved_ns\":17959e99999999999999,\"quarantines\":[]}")
+                .find("not valid JSON"),
+            std::string::npos);
 }
 
 TEST_F(QuarantineSnapshot, BadEntriesAreRefusedNamingThem) {
