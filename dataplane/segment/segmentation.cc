@@ -277,4 +277,26 @@ bool Segmentation::Remediation(const parse::PacketView& v, const uint8_t* peer_a
   return false;
 }
 
+void QuarantineSet::AddMac(const Mac& mac, Quarantined q) {
+  if (2 * (n_macs_ + 1) > slots_.size()) {  // grow (control thread, while building)
+    std::vector<Entry> old = std::move(slots_);
+    slots_.assign(std::max<size_t>(16, old.size() * 2), Entry{});
+    mask_ = slots_.size() - 1;
+    n_macs_ = 0;
+    for (const auto& e : old) {
+      if (e.key) {
+        size_t i = Slot(e.key);
+        while (slots_[i].key) i = (i + 1) & mask_;
+        slots_[i] = e;
+        ++n_macs_;
+      }
+    }
+  }
+  const uint64_t key = MacKey(mac.data()) + 1;
+  size_t i = Slot(key);
+  while (slots_[i].key && slots_[i].key != key) i = (i + 1) & mask_;
+  if (!slots_[i].key) ++n_macs_;
+  slots_[i] = {key, q};
+}
+
 }  // namespace wardgate::segment

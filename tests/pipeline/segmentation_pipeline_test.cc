@@ -393,6 +393,29 @@ TEST_F(Segmentation, MalformedFramesOfAQuarantinedDeviceAreDropped) {
   EXPECT_EQ(Drops(DropReason::kQuarantine), 1u);
 }
 
+TEST(QuarantineSet, FindsEveryDeviceAddedAndNoOther) {
+  segment::QuarantineSet set;
+  EXPECT_TRUE(set.empty());
+  const uint8_t none[6] = {2, 0x77, 0, 0, 0, 1};
+  EXPECT_EQ(set.FindMac(none), nullptr);
+  for (uint32_t i = 0; i < 1000; ++i) {  // grows several times on the way
+    set.AddMac({2, 0x77, 0, 0, uint8_t(i >> 8), uint8_t(i)}, {config::QuarantineLevel::kIsolate, i});
+  }
+  set.AddMac({2, 0x77, 0, 0, 0, 7}, {config::QuarantineLevel::kContain, 7});  // again: updated, not added
+  EXPECT_EQ(set.size(), 1000u);
+  for (uint32_t i = 0; i < 1000; ++i) {
+    const uint8_t m[6] = {2, 0x77, 0, 0, uint8_t(i >> 8), uint8_t(i)};
+    const auto* q = set.FindMac(m);
+    ASSERT_NE(q, nullptr) << i;
+    EXPECT_EQ(q->since_ns, i);
+    EXPECT_EQ(q->level, i == 7 ? config::QuarantineLevel::kContain : config::QuarantineLevel::kIsolate);
+    const uint8_t other[6] = {2, 0x78, 0, 0, uint8_t(i >> 8), uint8_t(i)};
+    EXPECT_EQ(set.FindMac(other), nullptr) << i;
+  }
+  const uint8_t zero[6] = {};
+  EXPECT_EQ(set.FindMac(zero), nullptr) << "the all-zero MAC is not the empty-slot marker";
+}
+
 // ------------------------------------------------------------------ stack hygiene
 
 // `frame` (an IPv4 TCP segment without options) with `opts` (a multiple of 4 bytes)
