@@ -393,6 +393,46 @@ TEST_F(Segmentation, MalformedFramesOfAQuarantinedDeviceAreDropped) {
   EXPECT_EQ(Drops(DropReason::kQuarantine), 1u);
 }
 
+// Every case of the gate: both levels x flows from before / new x explicitly allowed
+// peer / allowed by zone default / remediation host / DNS, both directions. The device
+// (10.77.0.40) sits in a default-allow zone so the policy itself lets everything by.
+TEST_F(Segmentation, QuarantineMatrix) {
+  struct Case {
+    const char* what;
+    bool isolate_passes, contain_passes;
+  };
+  for (const auto level : {config::QuarantineLevel::kIsolate, config::QuarantineLevel::kContain}) {
+    const bool iso = level == config::QuarantineLevel::kIsolate;
+    SCOPED_TRACE(iso ? "isolate" : "contain");
+    std::string ward = Ward("  - { from: lab, to: clinical, proto: tcp, ports: [2575], action: allow }\n");
+    const std::string zones = "zones:\n";
+    ward.insert(ward.find(zones) + zones.size(), "  - { name: lab, cidrs: [10.77.0.40/32], default: allow }\n");
+    Configure(ward);
+    const Host dev = Dev(40);
+    TcpConn old_explicit(Dev(40, 41000), Ehr(2575)), old_default(Dev(40, 41001), Workstation(8080));
+    ASSERT_TRUE(Connect(old_explicit, true));
+    ASSERT_TRUE(Connect(old_default, true));
+    ASSERT_TRUE(FromDevice(old_explicit.Send(true, kHl7)));
+    ASSERT_TRUE(FromDevice(old_default.Send(true, "x")));
+    Quarantine({{dev, level}});
+    const std::vector<std::pair<Case, bool>> outcomes = {
+        {{"flow from before, explicit peer, from the device", false, true}, FromDevice(old_explicit.Send(true, kHl7))},
+        {{"flow from before, explicit peer, to the device", false, true}, FromNetwork(old_explicit.Send(false, "a"))},
+        {{"flow from before, default peer, from the device", false, true}, FromDevice(old_default.Send(true, "y"))},
+        {{"flow from before, default peer, to the device", false, true}, FromNetwork(old_default.Send(false, "b"))},
+        {{"new flow, explicit peer", false, true}, FromDevice(TcpConn(Dev(40, 42000), Ehr(2575)).Syn())},
+        {{"new flow, default peer", false, false}, FromDevice(TcpConn(Dev(40, 42001), Workstation(8080)).Syn())},
+        {{"new flow in, from a default peer", false, false}, FromNetwork(TcpConn(Workstation(50000), Dev(40, 22)).Syn())},
+        {{"new flow, remediation host", true, false}, FromDevice(TcpConn(Dev(40, 42002), Mgmt(443)).Syn())},
+        {{"DNS query", true, false}, FromDevice(testsupport::UdpDatagram(Dev(40, 5353), Dns(53), "q"))},
+        {{"ARP request", true, true}, FromDevice(ArpRequest(dev, Ehr()))},
+    };
+    for (const auto& [c, passed] : outcomes) {
+      EXPECT_EQ(passed, iso ? c.isolate_passes : c.contain_passes) << c.what;
+    }
+  }
+}
+
 TEST(QuarantineSet, FindsEveryDeviceAddedAndNoOther) {
   segment::QuarantineSet set;
   EXPECT_TRUE(set.empty());
