@@ -222,7 +222,9 @@ int RunLive(const config::Config& cfg) {
   std::vector<const device::DeviceTable*> device_table_ptrs;
   std::vector<std::unique_ptr<hygiene::FragmentGuard>> fragment_guards;
   for (uint32_t w = 0; w < cfg.workers; ++w) {
-    device_tables.push_back(std::make_unique<device::DeviceTable>(cfg.segmentation.device_capacity));
+    // A random hash seed: bucket collisions must not be chosen from the wire.
+    device_tables.push_back(std::make_unique<device::DeviceTable>(
+        cfg.segmentation.device_capacity, (uint64_t(std::random_device{}()) << 32) | std::random_device{}()));
     device_table_ptrs.push_back(device_tables.back().get());
     hygiene::FragmentGuardConfig fg;
     fg.hash_seed = (uint64_t(std::random_device{}()) << 32) | std::random_device{}();
@@ -272,9 +274,11 @@ int RunLive(const config::Config& cfg) {
     std::string why;
     if (!controller.Restore(&why)) {
       const std::string aside = cfg.segmentation.quarantine.snapshot + ".unreadable-" + std::to_string(std::time(nullptr));
-      std::rename(cfg.segmentation.quarantine.snapshot.c_str(), aside.c_str());
-      std::fprintf(stderr, "wardgate-dp: ERROR: snapshot %s unreadable (%s); moved to %s; starting without its quarantines\n",
-                   cfg.segmentation.quarantine.snapshot.c_str(), why.c_str(), aside.c_str());
+      const bool moved = std::rename(cfg.segmentation.quarantine.snapshot.c_str(), aside.c_str()) == 0;
+      std::fprintf(stderr, "wardgate-dp: ERROR: snapshot %s unreadable (%s); %s; starting without its quarantines\n",
+                   cfg.segmentation.quarantine.snapshot.c_str(), why.c_str(),
+                   moved ? ("kept as " + aside).c_str() : "could not be moved aside");
+      controller.ReportUnreadableSnapshot(why, moved ? aside : "");
     } else if (size_t n = controller.quarantine_count()) {
       std::fprintf(stderr, "wardgate-dp: %zu quarantine(s) restored from %s\n", n,
                    cfg.segmentation.quarantine.snapshot.c_str());

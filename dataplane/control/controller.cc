@@ -51,6 +51,52 @@ std::vector<device::StaticDevice> StaticDevices(const config::SegmentationConfig
 
 constexpr uint64_t kInventoryPeriodNs = 1'000'000'000;  // merge the workers' tables once a second
 
+// A MAC or address no single device has: quarantining it would cut everyone.
+bool NotADevice(const quarantine::Selector& s) {
+  if (s.kind == quarantine::Selector::Kind::kMac) {
+    bool zero = true;
+    for (uint8_t b : s.mac) zero &= b == 0;
+    return zero || (s.mac[0] & 1);
+  }
+  if (s.kind == quarantine::Selector::Kind::kIp) {
+    const auto& a = s.ip.addr;
+    if (!s.ip.v6) {
+      const bool unspecified = a[0] == 0 && a[1] == 0 && a[2] == 0 && a[3] == 0;
+      const bool broadcast = a[0] == 255 && a[1] == 255 && a[2] == 255 && a[3] == 255;
+      return unspecified || broadcast || (a[0] >= 224 && a[0] <= 239);
+    }
+    bool zero = true;
+    for (uint8_t b : a) zero &= b == 0;
+    return zero || a[0] == 0xff;
+  }
+  return false;
+}
+
+}  // namespace
+
+// Text that goes into protobuf strings must be UTF-8: anything else becomes '?' (a
+// rule's msg, a reason typed by someone).
+std::string Controller::Utf8(const std::string& in) {
+  std::string out;
+  out.reserve(in.size());
+  for (size_t i = 0; i < in.size();) {
+    const unsigned char c = in[i];
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    bool ok = n != 0 && i + n <= in.size();
+    for (size_t k = 1; ok && k < n; ++k) ok = (static_cast<unsigned char>(in[i + k]) >> 6) == 2;
+    if (ok && (c >= 0x20 || c == '\t')) {
+      out.append(in, i, n);
+      i += n;
+    } else {
+      out += '?';
+      ++i;
+    }
+  }
+  return out;
+}
+
+namespace {
+
 }  // namespace
 
 Controller::Controller(generation::GenerationStore& store,
@@ -64,9 +110,13 @@ Controller::Controller(generation::GenerationStore& store,
         r.rule->quarantine == rules::Rule::Quarantine::kNone) {
       return;
     }
-    const auto& mac = r.from_device ? r.src_mac : r.dst_mac;
-    if (mac[0] & 1) return;  // a group address is no device
-    rule_requests_.push_back({mac, r.rule->quarantine, r.rule->sid, r.rule->msg, r.ts_ns});
+    // Only the sender on the device side: a frame from the hospital side names its
+    // target, which anyone could choose (and the target is the victim).
+    if (!r.from_device || (r.src_mac[0] & 1)) {
+      rule_refusals_.push_back({r.dst_mac, r.rule->quarantine, r.rule->sid, r.rule->msg, r.ts_ns});
+      return;
+    }
+    rule_requests_.push_back({r.src_mac, r.rule->quarantine, r.rule->sid, r.rule->msg, r.ts_ns});
   });
 }
 
@@ -86,6 +136,21 @@ bool Controller::Restore(std::string* why) {
   registry_.Restore(state.quarantines);
   for (const auto& e : registry_.List()) EmitQuarantineEvent("restore", e);
   return true;
+}
+
+void Controller::ReportUnreadableSnapshot(const std::string& why, const std::string& kept_as) {
+  std::lock_guard lock(mu_);
+  snapshot_error_ = "unreadable at start: " + why;
+  nlohmann::ordered_json j;
+  j["timestamp"] = events::EveTimestamp(Now());
+  j["event_type"] = "quarantine";
+  nlohmann::ordered_json q;
+  q["action"] = "snapshot_unreadable";
+  q["reason"] = Utf8(why);
+  if (!kept_as.empty()) q["kept_as"] = kept_as;
+  j["quarantine"] = q;
+  sink_.Write(j.dump());
+  sink_.Flush();
 }
 
 std::shared_ptr<const segment::QuarantineSet> Controller::QuarantineSetNow() const {
@@ -197,6 +262,11 @@ bool Controller::Resolve(const std::string& text, quarantine::Selector* out, Qua
     err->message = why;
     return false;
   }
+  if (NotADevice(*out)) {
+    err->error = QuarantineOutcome::Error::kInvalid;
+    err->message = "'" + text + "' is a broadcast, multicast or unspecified address, not a device";
+    return false;
+  }
   if (out->kind == quarantine::Selector::Kind::kId) {
     const auto dev = inventory_.ById(out->id);
     if (!dev) {
@@ -205,6 +275,13 @@ bool Controller::Resolve(const std::string& text, quarantine::Selector* out, Qua
       return false;
     }
     *out = quarantine::Selector::Mac(dev->learned.mac);
+  } else if (out->kind == quarantine::Selector::Kind::kIp) {
+    // A known device is quarantined as the device (its MAC: every address it uses,
+    // IPv6 and non-IP included), not as one of its addresses. An address not seen yet
+    // is quarantined as such, in advance.
+    if (const auto dev = inventory_.ByIp(out->ip.addr, out->ip.v6); dev && dev->seen) {
+      *out = quarantine::Selector::Mac(dev->learned.mac);
+    }
   }
   return true;
 }
@@ -262,8 +339,11 @@ QuarantineOutcome Controller::Quarantine(const QuarantineCommand& cmd) {
   quarantine::Level level;
   std::string why;
   if (cmd.level.empty()) {
-    level = CriticalityOf(sel) == config::Criticality::kLifeCritical ? seg_cfg_.quarantine.life_critical_default
-                                                                      : seg_cfg_.quarantine.default_level;
+    // Asked again without a level (to change the TTL or the reason): the level stays.
+    const auto* cur = registry_.Find(sel);
+    level = cur ? cur->level
+                : CriticalityOf(sel) == config::Criticality::kLifeCritical ? seg_cfg_.quarantine.life_critical_default
+                                                                           : seg_cfg_.quarantine.default_level;
   } else if (!quarantine::ParseLevel(cmd.level, &level, &why)) {
     out.error = QuarantineOutcome::Error::kInvalid;
     out.message = why;
@@ -275,7 +355,7 @@ QuarantineOutcome Controller::Quarantine(const QuarantineCommand& cmd) {
     out.message = "ttl: " + why;
     return out;
   }
-  const auto r = registry_.Add(sel, level, cmd.reason, cmd.actor.empty() ? "api" : cmd.actor, Now(), ttl);
+  const auto r = registry_.Add(sel, level, Utf8(cmd.reason), Utf8(cmd.actor.empty() ? "api" : cmd.actor), Now(), ttl);
   if (!r.ok()) {
     out.error = QuarantineOutcome::Error::kInvalid;
     out.message = r.error;
@@ -301,14 +381,33 @@ QuarantineOutcome Controller::Release(const std::string& device, const std::stri
   if (!Resolve(device, &sel, &out)) return out;
   auto removed = registry_.Remove(sel);
   if (!removed) {
+    // Named differently from how it was quarantined: by its MAC or one of its addresses.
+    if (const auto dev = DeviceOf(sel)) {
+      removed = registry_.Remove(quarantine::Selector::Mac(dev->learned.mac));
+      for (int i = 0; !removed && i < dev->learned.n_ipv4; ++i) {
+        config::Prefix p;
+        std::copy(dev->learned.ipv4[i].begin(), dev->learned.ipv4[i].end(), p.addr.begin());
+        p.len = 32;
+        removed = registry_.Remove(quarantine::Selector::Ip(p));
+      }
+      for (int i = 0; !removed && i < dev->learned.n_ipv6; ++i) {
+        config::Prefix p;
+        p.v6 = true;
+        p.addr = dev->learned.ipv6[i];
+        p.len = 128;
+        removed = registry_.Remove(quarantine::Selector::Ip(p));
+      }
+    }
+  }
+  if (!removed) {
     out.error = QuarantineOutcome::Error::kNotFound;
     out.message = sel.Text() + " is not quarantined (wardctl quarantines lists what is)";
     return out;
   }
   out.changed = true;
   out.generation_id = PublishQuarantinesLocked();
-  removed->actor = actor.empty() ? "api" : actor;
-  if (!reason.empty()) removed->reason = reason;
+  removed->actor = Utf8(actor.empty() ? "api" : actor);
+  if (!reason.empty()) removed->reason = Utf8(reason);
   EmitQuarantineEvent("release", *removed);
   out.entry = ViewOf(*removed);
   out.message = snapshot_error_.empty() ? "" : "not durable: the snapshot could not be written: " + snapshot_error_;
@@ -385,6 +484,17 @@ std::string Controller::ZoneOf(const device::DeviceInfo& d) const {
 }
 
 void Controller::ApplyRuleRequestsLocked() {
+  for (const auto& rq : rule_refusals_) {
+    quarantine::Entry e;
+    e.device = quarantine::Selector::Mac(rq.mac);
+    e.level = rq.level == rules::Rule::Quarantine::kContain ? quarantine::Level::kContain : quarantine::Level::kIsolate;
+    e.reason = Utf8("rule sid " + std::to_string(rq.sid) + ": " + rq.msg +
+                    " (the packet came from the hospital side: its target is not quarantined)");
+    e.actor = "rule:" + std::to_string(rq.sid);
+    e.since_ns = Now();
+    EmitQuarantineEvent("not_applied", e);
+  }
+  rule_refusals_.clear();
   if (rule_requests_.empty()) return;
   auto requests = std::move(rule_requests_);
   rule_requests_.clear();
@@ -409,7 +519,7 @@ void Controller::ApplyRuleRequestsLocked() {
         level = quarantine::Level::kContain;
       }
     }
-    const std::string reason = "rule sid " + std::to_string(rq.sid) + ": " + rq.msg;
+    const std::string reason = Utf8("rule sid " + std::to_string(rq.sid) + ": " + rq.msg);
     const std::string actor = "rule:" + std::to_string(rq.sid);
     if (alert_only) {
       quarantine::Entry e;

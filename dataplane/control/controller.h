@@ -45,6 +45,9 @@ class Controller final : public SegmentationOps {
   // caller decides); entries are then the registry's. Fills `set` for the generation.
   bool Restore(std::string* why);
   std::shared_ptr<const segment::QuarantineSet> QuarantineSetNow() const;
+  // The snapshot could not be read at start: an EVE event and the status say so (the
+  // quarantines it held are not enforced until re-applied).
+  void ReportUnreadableSnapshot(const std::string& why, const std::string& kept_as);
   std::string snapshot_error() {
     std::lock_guard lock(mu_);
     return snapshot_error_;
@@ -98,6 +101,7 @@ class Controller final : public SegmentationOps {
   // The zone of an inventory device as the workers resolve it (by its first address).
   std::string ZoneOf(const device::DeviceInfo& d) const;
   uint64_t Now() const { return clock_(); }
+  static std::string Utf8(const std::string& in);
 
   generation::GenerationStore& store_;
   std::vector<events::EventRing<events::AlertRecord>*> rings_;
@@ -113,6 +117,7 @@ class Controller final : public SegmentationOps {
   std::string boot_id_;
   std::string snapshot_error_;
   std::vector<RuleRequest> rule_requests_;
+  std::vector<RuleRequest> rule_refusals_;  // matches on frames toward a device: reported, not applied
   uint64_t last_inventory_ns_ = 0;
   Clock clock_;
 };

@@ -126,7 +126,7 @@ Status CollectStatus(const Dataplane& dp) {
       {"policy_flows_denied", &worker::WorkerCounters::policy_flows_denied},
       {"policy_flows_alerted", &worker::WorkerCounters::policy_flows_alerted},
       {"policy_flows_monitored", &worker::WorkerCounters::policy_flows_monitored},
-      {"policy_app_mismatch", &worker::WorkerCounters::policy_app_mismatch},
+      {"policy_app_checked", &worker::WorkerCounters::policy_app_checked},
       {"policy_stateless_denied", &worker::WorkerCounters::policy_stateless_denied},
       {"devices_table_full", &worker::WorkerCounters::devices_table_full},
       {"fragments_untracked", &worker::WorkerCounters::fragments_untracked}};

@@ -11,7 +11,10 @@ Inspector::Inspector(uint32_t worker_id, events::EventRing<events::AlertRecord>*
   hits_.reserve(4096);
 }
 
-void Inspector::Begin() { hits_.clear(); }
+void Inspector::Begin() {
+  hits_.clear();
+  quarantine_hit_ = false;
+}
 
 void Inspector::Scan(const generation::Generation& gen, const parse::PacketView& view, const rules::Buffer& buf,
                      const FlowContext& flow, events::PacketSource source) {
@@ -186,6 +189,7 @@ void Inspector::Record(const rules::Rule& rule, bool blocked, bool log_alert, co
   FillPacketFields(*r, view, flow, ts_ns, pcap_cnt);
   r->kind = events::AlertRecord::Kind::kAlert;
   r->rule = &rule;
+  if (rule.quarantine != rules::Rule::Quarantine::kNone && flow.from_device) quarantine_hit_ = true;
   if (frame_len >= 12) {
     std::memcpy(r->dst_mac.data(), frame, 6);
     std::memcpy(r->src_mac.data(), frame + 6, 6);

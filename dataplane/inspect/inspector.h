@@ -69,6 +69,10 @@ class Inspector {
   void Policy(const segment::Segmentation& seg, const segment::Decision& d, const parse::PacketView& view,
               const uint8_t* frame, const FlowContext& flow, uint64_t ts_ns);
 
+  // After Finish: a rule with a `quarantine:` option fired on a frame its device sent
+  // (the control thread quarantines the device; the worker stops the flow at once).
+  bool quarantine_hit() const { return quarantine_hit_; }
+
   const InspectCounters& counters() const { return counters_; }
   bool blocking() const { return blocking_; }
 
@@ -95,6 +99,7 @@ class Inspector {
   std::vector<uint32_t> fired_;
   std::vector<Hit> hits_;
   InspectCounters counters_;
+  bool quarantine_hit_ = false;
 };
 
 }  // namespace wardgate::inspect

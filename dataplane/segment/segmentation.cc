@@ -118,7 +118,7 @@ std::unique_ptr<Segmentation> Segmentation::Build(const config::SegmentationConf
   // Each written rule expands into one classifier rule per (from, to, ports)
   // combination; its id is the written rule's index and its priority too, so the
   // first written rule that matches wins.
-  std::vector<policy::PolicyRule> all, no_app;
+  std::vector<policy::PolicyRule> all;
   for (uint32_t i = 0; i < cfg.policy.size(); ++i) {
     const auto& r = cfg.policy[i];
     App app = App::kUnknown;
@@ -128,6 +128,8 @@ std::unique_ptr<Segmentation> Segmentation::Build(const config::SegmentationConf
     }
     s->rules_.push_back(r);
     s->rule_app_.push_back(app);
+    s->rule_zones_.push_back({r.from_zone.empty() ? kNoZone : zone_id.at(r.from_zone),
+                              r.to_zone.empty() ? kNoZone : zone_id.at(r.to_zone)});
     policy::PolicyRule base;
     base.id = i;
     base.priority = i;
@@ -152,25 +154,28 @@ std::unique_ptr<Segmentation> Segmentation::Build(const config::SegmentationConf
         for (const auto& p : ports) {
           pr.dport = {p.lo, p.hi};
           all.push_back(pr);
-          if (app == App::kUnknown) no_app.push_back(pr);
         }
       }
     }
   }
-  if (!all.empty()) {
+  // The classifier of every rule decides a new flow provisionally; once the client's
+  // first bytes name the application, the classifier of the rules without `app:` plus
+  // those naming that application decides for good.
+  auto build = [&](const std::vector<policy::PolicyRule>& rules, std::unique_ptr<policy::PolicyClassifier>* out) {
+    if (rules.empty()) return true;
     std::string why;
-    s->classifier_ = policy::PolicyClassifier::Build(all, options, &why);
-    if (!s->classifier_) {
-      if (error) *error = "policy: " + why;
-      return nullptr;
+    *out = policy::PolicyClassifier::Build(rules, options, &why);
+    if (!*out && error) *error = "policy: " + why;
+    return bool(*out);
+  };
+  if (!build(all, &s->classifier_)) return nullptr;
+  for (App app : {App::kUnknown, App::kHl7, App::kDicom}) {
+    std::vector<policy::PolicyRule> subset;
+    for (const auto& r : all) {
+      if (s->rule_app_[r.id] == App::kUnknown || s->rule_app_[r.id] == app) subset.push_back(r);
     }
-    if (no_app.size() != all.size() && !no_app.empty()) {
-      s->classifier_no_app_ = policy::PolicyClassifier::Build(no_app, options, &why);
-      if (!s->classifier_no_app_) {
-        if (error) *error = "policy: " + why;
-        return nullptr;
-      }
-    }
+    if (subset.size() == all.size()) continue;  // the same as classifier_
+    if (!build(subset, &s->by_app_[size_t(app)])) return nullptr;
   }
   s->remediation_ = cfg.quarantine.remediation;
   s->remediation_dhcp_ = cfg.quarantine.remediation_dhcp;
@@ -229,7 +234,6 @@ Decision Segmentation::Decide(const End& client, const End& server, uint8_t prot
   Decision d;
   d.src_zone = ZoneOf(client);
   d.dst_zone = ZoneOf(server);
-  d.monitor = zones_[d.src_zone].monitor || zones_[d.dst_zone].monitor;
   policy::FlowTuple t;
   std::memcpy(t.src.data(), client.addr, 16);
   std::memcpy(t.dst.data(), server.addr, 16);
@@ -239,25 +243,43 @@ Decision Segmentation::Decide(const End& client, const End& server, uint8_t prot
   t.proto = proto;
   t.sport = sport;
   t.dport = dport;
-  std::optional<uint32_t> rule = ClassifyWith(classifier_.get(), t);
-  if (rule && rule_app_[*rule] != App::kUnknown) {
-    if (!app) {
-      d.app_check = true;  // decided for now; confirmed on the client's first bytes
-    } else if (*app != rule_app_[*rule]) {
-      // Not the application the rule names: the rule does not apply; the first
-      // matching rule without an app condition (or the default) decides.
-      // (No such classifier: every rule names an app.)
-      rule = ClassifyWith(classifier_no_app_.get(), t);
+  std::optional<uint32_t> rule;
+  if (!app) {
+    rule = ClassifyWith(classifier_.get(), t);
+    if (rule && rule_app_[*rule] != App::kUnknown) {
+      // A rule naming an application: the handshake passes, the client's first bytes
+      // decide (a deny rule for hl7 must not deny the flow before it shows hl7).
+      d.app_check = true;
+      d.rule = int32_t(*rule);
+      d.action = policy::Action::kAllow;
+      d.explicit_allow = rules_[*rule].action != config::PolicyAction::kDeny;  // pending confirmation
+      return d;
     }
+  } else {
+    const auto* c = by_app_[size_t(*app)].get();
+    rule = ClassifyWith(c ? c : classifier_.get(), t);
   }
   if (rule) {
     d.rule = int32_t(*rule);
     d.action = ToAction(rules_[*rule].action);
     d.explicit_allow = d.action != policy::Action::kDeny;
+    // Monitor mode belongs to the zones that deny: the rule's own zones (both ends'
+    // when it names none).
+    const auto [from, to] = rule_zones_[*rule];
+    if (from == kNoZone && to == kNoZone) {
+      d.monitor = zones_[d.src_zone].monitor && zones_[d.dst_zone].monitor;
+    } else {
+      d.monitor = (from == kNoZone || zones_[from].monitor) && (to == kNoZone || zones_[to].monitor);
+    }
     return d;
   }
-  const policy::Action a = zones_[d.src_zone].default_action, b = zones_[d.dst_zone].default_action;
-  d.action = Severity(a) >= Severity(b) ? a : b;
+  const Zone& a = zones_[d.src_zone];
+  const Zone& b = zones_[d.dst_zone];
+  d.action = Severity(a.default_action) >= Severity(b.default_action) ? a.default_action : b.default_action;
+  // A zone in monitor mode reports what its default would deny; an enforcing zone's
+  // default still holds when the other end is in monitor mode.
+  d.monitor = (a.default_action != policy::Action::kDeny || a.monitor) &&
+              (b.default_action != policy::Action::kDeny || b.monitor);
   return d;
 }
 
@@ -266,14 +288,13 @@ bool Segmentation::Remediation(const parse::PacketView& v, const uint8_t* peer_a
   for (const auto& p : remediation_) {
     if (Covers(p, peer_addr, v6)) return true;
   }
-  if (remediation_dhcp_ && v.ip_proto == parse::kProtoUdp) {
-    const bool v4dhcp = (v.src_port == 67 || v.src_port == 68) && (v.dst_port == 67 || v.dst_port == 68);
-    const bool v6dhcp = (v.src_port == 546 || v.src_port == 547) && (v.dst_port == 546 || v.dst_port == 547);
-    if (v4dhcp || v6dhcp) return true;
-  }
-  if (remediation_dns_ && (v.ip_proto == parse::kProtoUdp || v.ip_proto == parse::kProtoTcp)) {
-    if (device_sent ? v.dst_port == 53 : v.src_port == 53) return true;
-  }
+  if (v.ip_proto != parse::kProtoUdp) return false;
+  // DHCP and DNS in their own direction only (client port to server port and back), UDP
+  // only: not a way to any server on any port pair.
+  const uint16_t dev_port = device_sent ? v.src_port : v.dst_port;
+  const uint16_t peer_port = device_sent ? v.dst_port : v.src_port;
+  if (remediation_dhcp_ && ((dev_port == 68 && peer_port == 67) || (dev_port == 546 && peer_port == 547))) return true;
+  if (remediation_dns_ && peer_port == 53) return true;
   return false;
 }
 

@@ -133,8 +133,10 @@ class Segmentation {
   std::unordered_map<uint64_t, uint32_t> device_by_mac_;
   std::unordered_map<AddrKey, uint32_t, AddrKeyHash> device_by_ip_;
   std::vector<std::vector<int16_t>> zone_pair_ids_;          // by zone: pair indexes
-  std::unique_ptr<policy::PolicyClassifier> classifier_;     // every rule
-  std::unique_ptr<policy::PolicyClassifier> classifier_no_app_;  // rules without `app:` (after an app mismatch)
+  std::vector<std::pair<uint16_t, uint16_t>> rule_zones_;   // by rule: from, to zone (kNoZone: any)
+  std::unique_ptr<policy::PolicyClassifier> classifier_;     // every rule: the provisional decision
+  // By App: the rules without `app:` plus those naming it (null: the same as classifier_).
+  std::array<std::unique_ptr<policy::PolicyClassifier>, 3> by_app_;
   std::vector<config::Prefix> remediation_;
   bool remediation_dhcp_ = true, remediation_dns_ = true;
   bool active_ = false;                         // zones or policy configured

@@ -81,7 +81,7 @@ struct alignas(64) WorkerCounters {
   Counter flows_active, flows_created, flow_evictions, flows_expired, midstream_refused, flowbits_exhausted;
   // Zone policy: new flows by decision (monitor: would have been denied, forwarded).
   Counter policy_flows_allowed, policy_flows_denied, policy_flows_alerted, policy_flows_monitored,
-      policy_app_mismatch, policy_stateless_denied;
+      policy_app_checked, policy_stateless_denied;
   // Device inventory (mirrored from the worker's device table).
   Counter devices_known, devices_table_full;
   Counter fragments_untracked;  // fragments toward the devices not checked for overlap (guard full)

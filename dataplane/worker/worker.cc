@@ -38,11 +38,16 @@ uint32_t PayloadInFrame(const parse::PacketView& v, uint32_t frame_len) {
   return v.payload_offset < frame_len ? std::min<uint32_t>(v.payload_len, frame_len - v.payload_offset) : 0;
 }
 
-// Address resolution and link management (ARP; ICMPv6 MLD, router and neighbour
-// discovery): never subject to zones or quarantine, or nothing on the link works.
+// Address resolution and link management (ARP; on IPv6, MLD and router/neighbour
+// discovery as RFC 4861 sends them: hop limit 255, never routed): never subject to
+// zones or quarantine, or nothing on the link works. Such frames get no flow either,
+// so they cannot open one that later traffic would ride on undecided.
 bool LinkControl(const parse::PacketView& v) {
-  return v.l3 == parse::L3::kArp ||
-         (v.ip_proto == parse::kProtoIcmpv6 && v.icmp_type >= 130 && v.icmp_type <= 143);
+  if (v.l3 == parse::L3::kArp) return true;
+  if (v.l3 != parse::L3::kIpv6 || v.ip_proto != parse::kProtoIcmpv6) return false;
+  const uint8_t t = v.icmp_type;
+  if (t == 130 || t == 131 || t == 132 || t == 143) return v.dst_addr[0] == 0xff || v.dst_addr[0] == 0xfe;  // MLD
+  return t >= 133 && t <= 136 && v.ttl == 255;
 }
 
 // The two ends of a frame for zone resolution: the end on the device side of the
@@ -53,8 +58,10 @@ void FrameEnds(const generation::Generation& gen, uint16_t rx_port, const parse:
   const int16_t pair = gen.pair_of_port[rx_port];
   const uint16_t vlan = v.vlan_count ? v.vlan_ids[v.vlan_count - 1] : 0;
   const bool v6 = v.l3 == parse::L3::kIpv6;
-  src = {frame + 6, v.src_addr.data(), v6, vlan, from_device ? pair : segment::kNoPair};
-  dst = {frame, v.dst_addr.data(), v6, vlan, from_device ? segment::kNoPair : pair};
+  // The VLAN and the pair describe the device side only: the far end (the EHR, a
+  // router) is placed by its address.
+  src = {frame + 6, v.src_addr.data(), v6, uint16_t(from_device ? vlan : 0), from_device ? pair : segment::kNoPair};
+  dst = {frame, v.dst_addr.data(), v6, uint16_t(from_device ? 0 : vlan), from_device ? segment::kNoPair : pair};
 }
 
 // The zone policy for the frame's flow: decided on its first packet (and, for rules
@@ -94,8 +101,8 @@ bool PolicyStage(const generation::Generation& gen, Stages& stages, WorkerCounte
   if (deny) f->flags |= flow::kPolicyDeny;
   if (d.explicit_allow) f->flags |= flow::kPolicyAllowed;
   if (d.app_check) f->flags |= flow::kPolicyAppCheck;
-  if (confirming && !d.reported()) return false;  // the app matched: nothing new to say
-  if (confirming) counters.policy_app_mismatch.Add(1);
+  if (confirming) counters.policy_app_checked.Add(1);
+  if (confirming && !d.reported()) return false;  // confirmed as allowed: nothing to say
   if (d.action == policy::Action::kDeny) {
     (d.monitor ? counters.policy_flows_monitored : counters.policy_flows_denied).Add(1);
   } else if (d.action == policy::Action::kAlert) {
@@ -111,24 +118,34 @@ bool PolicyStage(const generation::Generation& gen, Stages& stages, WorkerCounte
 // isolate: only address resolution and the remediation list (DHCP, DNS, management);
 // contain: address resolution, flows first seen before the quarantine, and flows to
 // peers an allow rule of the policy names. Returns whether the frame is dropped.
+//
+// Every quarantine the frame touches is checked (its source and destination, by MAC and
+// by address) and any one that forbids it drops it: the strictest level wins.
+// before_flow: called before the flow stage, only isolation can be judged (so an
+// isolated device cannot fill the flow table with flows it will never use).
 bool QuarantineGate(const generation::Generation& gen, const parse::PacketView& view, const uint8_t* frame,
-                    const flow::Flow* f) {
+                    const flow::Flow* f, bool before_flow = false) {
   const segment::QuarantineSet& qs = *gen.quarantines;
-  bool device_sent = true;
-  const segment::Quarantined* q = qs.FindMac(frame + 6);
-  if (!q && (q = qs.FindMac(frame))) device_sent = false;
   const bool ip = view.l3 == parse::L3::kIpv4 || view.l3 == parse::L3::kIpv6;
-  if (!q && ip && (q = qs.FindIp(view.src_addr.data()))) device_sent = true;
-  if (!q && ip && (q = qs.FindIp(view.dst_addr.data()))) device_sent = false;
-  if (!q) return false;
+  const segment::Quarantined* match[4] = {qs.FindMac(frame + 6), qs.FindMac(frame),
+                                          ip ? qs.FindIp(view.src_addr.data()) : nullptr,
+                                          ip ? qs.FindIp(view.dst_addr.data()) : nullptr};
+  if (!match[0] && !match[1] && !match[2] && !match[3]) return false;
   // Address resolution keeps the device reachable for what it may still do.
   if (LinkControl(view)) return false;
   if (!ip) return true;
-  if (q->level == config::QuarantineLevel::kIsolate) {
-    const uint8_t* peer = device_sent ? view.dst_addr.data() : view.src_addr.data();
-    return !(gen.segmentation && gen.segmentation->Remediation(view, peer, device_sent));
+  for (int i = 0; i < 4; ++i) {
+    const segment::Quarantined* q = match[i];
+    if (!q) continue;
+    const bool device_sent = i == 0 || i == 2;
+    if (q->level == config::QuarantineLevel::kIsolate) {
+      const uint8_t* peer = device_sent ? view.dst_addr.data() : view.src_addr.data();
+      if (!(gen.segmentation && gen.segmentation->Remediation(view, peer, device_sent))) return true;
+    } else if (!before_flow && !(f && (f->first_seen_ns < q->since_ns || (f->flags & flow::kPolicyAllowed)))) {
+      return true;
+    }
   }
-  return !(f && (f->first_seen_ns < q->since_ns || (f->flags & flow::kPolicyAllowed)));
+  return false;
 }
 
 // Flow tracking, segmentation, TCP stream reassembly and signature inspection of one
@@ -147,10 +164,16 @@ inspect::Verdict InspectFrame(const generation::Generation& gen, Stages& stages,
 
   inspect::FlowContext fc;
   fc.from_device = gen.toward_devices[bv.in_port];
+  const bool quarantines = gen.quarantines && !gen.quarantines->empty();
+  if (quarantines && QuarantineGate(gen, view, frame, nullptr, /*before_flow=*/true)) {
+    why = DropReason::kQuarantine;
+    return inspect::Verdict::kDrop;
+  }
+  const bool link_control = LinkControl(view);
   flow::Flow* f = nullptr;
   flow::FlowResult fr;
   flow::Dir dir = flow::kToServer;
-  if (stages.flows) {
+  if (stages.flows && !link_control) {
     fr = bv.keyed[i] ? stages.flows->LookupOrCreate(view, bv.keys[i], bv.src_is_first[i], bv.hashes[i], ts)
                      : stages.flows->LookupOrCreate(view, ts);
     f = fr.flow;
@@ -188,12 +211,12 @@ inspect::Verdict InspectFrame(const generation::Generation& gen, Stages& stages,
     }
   }
   // Segmentation before inspection: a denied or quarantined frame is not inspected.
-  if (gen.segmentation && gen.segmentation->has_policy() && !LinkControl(view) && view.l3 != parse::L3::kOther &&
+  if (gen.segmentation && gen.segmentation->has_policy() && !link_control && view.l3 != parse::L3::kOther &&
       PolicyStage(gen, stages, counters, bv.in_port, view, frame, frame_len, f, fr, fc, ts)) {
     why = DropReason::kPolicy;
     return inspect::Verdict::kDrop;
   }
-  if (gen.quarantines && !gen.quarantines->empty() && QuarantineGate(gen, view, frame, f)) {
+  if (quarantines && QuarantineGate(gen, view, frame, f)) {
     why = DropReason::kQuarantine;
     return inspect::Verdict::kDrop;
   }
@@ -271,6 +294,14 @@ inspect::Verdict InspectFrame(const generation::Generation& gen, Stages& stages,
   pb.stream_covered = covered;
   insp.Scan(gen, view, pb, fc, events::PacketSource::kWire);
   const inspect::Verdict verdict = insp.Finish(gen, view, frame, frame_len, fc, ts, pcap_cnt);
+  if (insp.quarantine_hit() && blocking) {
+    // The flow that earned its device a quarantine does not go on (under contain it
+    // would count as established before): it ends here, before the control thread
+    // has even published the quarantine.
+    if (f) f->flags |= flow::kDropFlow;
+    why = DropReason::kQuarantine;
+    return inspect::Verdict::kDrop;
+  }
   if (stream_conflict) {
     // The rules' verdict still marks the flow; the packet is dropped either way.
     if (verdict == inspect::Verdict::kDrop || verdict == inspect::Verdict::kReject) {
@@ -317,14 +348,24 @@ DropReason HygieneViolation(uint8_t checks, parse::ParseError err, const parse::
 // gate and the policy decide on what did parse (a malformed frame must not be a way
 // past default-deny or a quarantine).
 DropReason SegmentUnparsed(const generation::Generation& gen, Stages& stages, WorkerCounters& counters,
-                           uint16_t rx_port, const parse::PacketView& view, rte_mbuf* m) {
+                           uint16_t rx_port, parse::ParseError err, const parse::PacketView& view, rte_mbuf* m) {
   const auto* frame = rte_pktmbuf_mtod(m, const uint8_t*);
   if (rte_pktmbuf_data_len(m) < 14) return DropReason::kCount;
   if (gen.quarantines && !gen.quarantines->empty() && QuarantineGate(gen, view, frame, nullptr)) {
     return DropReason::kQuarantine;
   }
+  if (!gen.segmentation->has_policy()) return DropReason::kCount;
   const bool ip = view.l3 == parse::L3::kIpv4 || view.l3 == parse::L3::kIpv6;
-  if (ip && view.l4_offset != 0 && gen.segmentation->has_policy()) {
+  // What cannot be classified is not forwarded past a policy: IP whose transport header
+  // was not reached (too many extension headers, broken options), a first fragment too
+  // short for its ports (RFC 1858), a frame with more VLAN tags than we read.
+  const bool l4_cut = view.ip_proto == parse::kProtoTcp || view.ip_proto == parse::kProtoUdp
+                          ? err == parse::ParseError::kTcpTruncated || err == parse::ParseError::kUdpTruncated
+                          : false;
+  if ((ip && (view.l4_offset == 0 || l4_cut)) || err == parse::ParseError::kVlanTooManyTags) {
+    return DropReason::kPolicy;
+  }
+  if (ip) {
     inspect::FlowContext fc;
     fc.from_device = gen.toward_devices[rx_port];
     if (PolicyStage(gen, stages, counters, rx_port, view, frame, rte_pktmbuf_data_len(m), nullptr, flow::FlowResult{}, fc,
@@ -425,7 +466,7 @@ void ProcessBurst(const generation::Generation& gen, WorkerCounters& counters, u
         [[unlikely]] {
     } else if (err != parse::ParseError::kNone) [[unlikely]] {
       // Malformed frames are forwarded (counted), but never past the segmentation.
-      if (segmenting) why = SegmentUnparsed(gen, *stages, counters, rx_port, verdict.views[i], m);
+      if (segmenting) why = SegmentUnparsed(gen, *stages, counters, rx_port, err, verdict.views[i], m);
     } else if (inspecting &&
                (v = InspectFrame(gen, *stages, counters, verdict, m, i, why)) != inspect::Verdict::kForward &&
                v != inspect::Verdict::kPass) {

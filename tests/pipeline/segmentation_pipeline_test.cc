@@ -11,11 +11,16 @@
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "dataplane/config/segmentation.h"
+#include "dataplane/control/controller.h"
+#include "dataplane/events/eve_sink.h"
+#include "dataplane/inspect/rules_loader.h"
 #include "dataplane/events/event_ring.h"
 #include "dataplane/flow/flow_table.h"
 #include "dataplane/generation/generation.h"
@@ -292,7 +297,7 @@ TEST_F(Segmentation, AppRuleThatSeesAnotherProtocolFallsBackAndDrops) {
   ASSERT_TRUE(Connect(c, true));
   EXPECT_FALSE(FromDevice(c.Send(true, "GET / HTTP/1.1\r\n\r\n"))) << "not HL7: the hl7 rule does not apply";
   EXPECT_FALSE(FromNetwork(c.Send(false, "HTTP/1.1 200 OK\r\n\r\n")));
-  EXPECT_EQ(counters_->policy_app_mismatch.Load(), 1u);
+  EXPECT_EQ(counters_->policy_app_checked.Load(), 1u);
   const auto ev = Events();
   ASSERT_EQ(ev.size(), 1u);
   EXPECT_EQ(ev[0].action, "deny");
@@ -431,6 +436,156 @@ TEST_F(Segmentation, QuarantineMatrix) {
       EXPECT_EQ(passed, iso ? c.isolate_passes : c.contain_passes) << c.what;
     }
   }
+}
+
+// A rule's quarantine option: the worker stops the flow on the matching frame at once
+// (when the device sent it), the control thread quarantines the device.
+TEST_F(Segmentation, RuleWithQuarantineOptionStopsTheFlowItMatched) {
+  Configure(Ward("  - { from: office, to: pumps, proto: tcp, ports: [4444], action: allow }\n"
+                 "  - { from: pumps, to: office, proto: tcp, ports: [4444], action: allow }\n"));
+  config::RulesConfig rc;
+  rc.cache_dir.clear();
+  const auto load = inspect::LoadRuleText(
+      "alert tcp any any -> any 4444 (msg:\"backdoor\"; flags:S; sid:7001; rev:1; quarantine:isolate;)\n", "t.rules", rc);
+  ASSERT_TRUE(load.compiled);
+  inspect::AttachRules(*gen_, load, "t", 1);
+  TcpConn out(Pump(41000), Workstation(4444));
+  EXPECT_FALSE(FromDevice(out.Syn())) << "the device's own frame: stopped on the spot";
+  EXPECT_EQ(Drops(DropReason::kQuarantine), 1u);
+  EXPECT_FALSE(FromDevice(out.Syn())) << "and its flow stays stopped";
+  TcpConn in(Workstation(41001), Pump(4444));
+  EXPECT_TRUE(FromNetwork(in.Syn())) << "toward a device: alerted, not a reason to cut the target";
+}
+
+// The control thread's side: levels, TTL on a fake clock, rule requests, bad devices,
+// release by another name, the snapshot across a restart.
+class ControllerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/wg-ctl-test.XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    cfg_ = config::LoadSegmentation(YAML::Load(Ward()), {"ward"});
+    cfg_.quarantine.snapshot = dir_ + "/state.json";
+    Start();
+  }
+  void TearDown() override { std::system(("rm -rf " + dir_).c_str()); }
+
+  void Start() {
+    controller_.reset();
+    sink_.reset();
+    store_ = std::make_unique<generation::GenerationStore>(1);
+    std::string error;
+    auto gen = std::make_unique<generation::Generation>();
+    gen->segmentation = segment::Segmentation::Build(cfg_, {"ward"}, &error);
+    ASSERT_TRUE(gen->segmentation) << error;
+    store_->Publish(std::move(gen));
+    sink_ = std::make_unique<events::EveSink>(dir_ + "/eve.json", false, false);
+    controller_ = std::make_unique<control::Controller>(*store_, std::vector{&ring_}, *sink_, config::RulesConfig{}, 1);
+    controller_->SetClock([this] { return now_; });
+    controller_->SetSegmentation(cfg_, {}, "test-boot");
+  }
+  const segment::Quarantined* Enforced(const Host& h) {
+    const auto& q = store_->Current()->quarantines;
+    return q ? q->FindMac(h.mac.data()) : nullptr;
+  }
+  std::string Eve() {
+    sink_->Flush();
+    std::ifstream in(dir_ + "/eve.json");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+  control::QuarantineOutcome Q(const std::string& device, const std::string& level = "", const std::string& ttl = "") {
+    return controller_->Quarantine({device, level, "test", ttl, "tester"});
+  }
+
+  std::string dir_;
+  config::SegmentationConfig cfg_;
+  std::unique_ptr<generation::GenerationStore> store_;
+  events::EventRing<events::AlertRecord> ring_{64};
+  std::unique_ptr<events::EveSink> sink_;
+  std::unique_ptr<control::Controller> controller_;
+  uint64_t now_ = 1'800'000'000'000'000'000ull;
+};
+
+TEST_F(ControllerTest, LevelsDefaultsAndWhatIsNotADevice) {
+  const auto pump = Q("02:77:00:00:00:0b");  // life-critical static record
+  ASSERT_EQ(pump.error, control::QuarantineOutcome::Error::kNone) << pump.message;
+  EXPECT_EQ(pump.entry.level, "contain") << "life-critical devices default to contain";
+  ASSERT_NE(Enforced(Pump()), nullptr) << "enforced when the call returns";
+  EXPECT_EQ(Q("02:77:00:00:00:0b", "isolate").entry.level, "isolate");
+  EXPECT_EQ(Q("02:77:00:00:00:0b", "", "1h").entry.level, "isolate") << "asked again without a level: it stays";
+  EXPECT_EQ(Q("02:77:00:00:00:0c").entry.level, "isolate") << "other devices: the default level";
+  for (const char* bad : {"ff:ff:ff:ff:ff:ff", "01:00:5e:00:00:01", "00:00:00:00:00:00", "255.255.255.255", "0.0.0.0",
+                          "ff02::1"}) {
+    EXPECT_EQ(Q(bad).error, control::QuarantineOutcome::Error::kInvalid) << bad;
+  }
+  EXPECT_EQ(Q("02:77:00:00:00").error, control::QuarantineOutcome::Error::kInvalid);
+  EXPECT_EQ(Q("02:77:00:00:00:0d", "lockdown").error, control::QuarantineOutcome::Error::kInvalid);
+  EXPECT_EQ(Q("02:77:00:00:00:0d", "", "30").error, control::QuarantineOutcome::Error::kInvalid);
+  EXPECT_EQ(Q("id:99").error, control::QuarantineOutcome::Error::kNotFound);
+  EXPECT_EQ(controller_->Quarantines().size(), 2u) << "refused calls change nothing";
+  EXPECT_EQ(controller_->Release("02:77:00:00:00:0d", "", "t").error, control::QuarantineOutcome::Error::kNotFound);
+}
+
+TEST_F(ControllerTest, TimeToLiveExpiresOnTheClock) {
+  ASSERT_EQ(Q("02:77:00:00:00:0c", "isolate", "10s").error, control::QuarantineOutcome::Error::kNone);
+  now_ += 9'999'999'999ull;
+  controller_->Tick();
+  EXPECT_NE(Enforced(Monitor()), nullptr) << "1 ns before the end";
+  now_ += 1;
+  controller_->Tick();
+  EXPECT_EQ(Enforced(Monitor()), nullptr) << "released at the instant the TTL ends";
+  EXPECT_NE(Eve().find("\"action\":\"expire\""), std::string::npos);
+}
+
+TEST_F(ControllerTest, RuleRequestsQuarantineTheDeviceThatSentTheFrame) {
+  rules::Rule rule;
+  rule.sid = 7002;
+  rule.msg = "bad \xff bytes";  // not UTF-8: must not break the API's strings
+  rule.quarantine = rules::Rule::Quarantine::kIsolate;
+  auto push = [&](const Host& src, const Host& dst, bool from_device) {
+    events::AlertRecord* r = ring_.Reserve();
+    ASSERT_NE(r, nullptr);
+    r->kind = events::AlertRecord::Kind::kAlert;
+    r->rule = &rule;
+    r->src_mac = src.mac;
+    r->dst_mac = dst.mac;
+    r->from_device = from_device;
+    r->ts_ns = now_;
+    ring_.Commit();
+  };
+  push(Workstation(), Monitor(), false);  // toward the monitor: not applied
+  controller_->Drain();
+  EXPECT_EQ(Enforced(Monitor()), nullptr);
+  EXPECT_NE(Eve().find("not_applied"), std::string::npos);
+  push(Pump(), Workstation(), true);  // the pump sent it; its class... life-critical: contain
+  push(Monitor(), Workstation(), true);
+  controller_->Drain();
+  ASSERT_NE(Enforced(Pump()), nullptr);
+  EXPECT_EQ(Enforced(Pump())->level, config::QuarantineLevel::kContain) << "life-critical: never beyond contain";
+  ASSERT_NE(Enforced(Monitor()), nullptr);
+  EXPECT_EQ(Enforced(Monitor())->level, config::QuarantineLevel::kIsolate);
+  for (const auto& q : controller_->Quarantines()) {
+    EXPECT_EQ(q.reason.find('\xff'), std::string::npos) << "reasons are UTF-8";
+    EXPECT_EQ(q.actor, "rule:7002");
+  }
+  EXPECT_NE(Eve().find("latency_us"), std::string::npos);
+}
+
+TEST_F(ControllerTest, SnapshotKeepsQuarantinesAcrossARestart) {
+  ASSERT_EQ(Q("02:77:00:00:00:0c", "isolate").error, control::QuarantineOutcome::Error::kNone);
+  ASSERT_EQ(Q("10.77.0.50", "contain").error, control::QuarantineOutcome::Error::kNone) << "an address not seen yet";
+  Start();  // a new process: nothing enforced until restored
+  std::string why;
+  ASSERT_TRUE(controller_->Restore(&why)) << why;
+  const auto set = controller_->QuarantineSetNow();
+  EXPECT_NE(set->FindMac(Monitor().mac.data()), nullptr);
+  std::array<uint8_t, 16> a{10, 77, 0, 50};
+  ASSERT_NE(set->FindIp(a.data()), nullptr);
+  EXPECT_EQ(set->FindIp(a.data())->level, config::QuarantineLevel::kContain);
+  EXPECT_NE(Eve().find("\"action\":\"restore\""), std::string::npos);
+  EXPECT_EQ(controller_->Release("10.77.0.50", "", "t").error, control::QuarantineOutcome::Error::kNone);
 }
 
 TEST(QuarantineSet, FindsEveryDeviceAddedAndNoOther) {
