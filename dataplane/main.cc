@@ -265,7 +265,7 @@ int RunLive(const config::Config& cfg) {
     dp.worker_lcores.push_back(worker_lcores[w]);
   }
   control::Controller controller(store, dp.rings, *eve, cfg.rules, cfg.workers);
-  controller.SetSegmentation(cfg.segmentation, device_table_ptrs, dp.boot_id);
+  controller.SetSegmentation(cfg.segmentation, device_table_ptrs, dp.boot_id, pair_names);
   // The quarantines of the last run hold from the first frame: a restart never
   // releases a device. An unreadable snapshot is kept aside for the incident record
   // and reported; the bridge still starts (taking the whole ward offline would hurt

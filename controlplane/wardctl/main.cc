@@ -36,6 +36,7 @@ void Usage(FILE* to) {
                "                                  [--ttl DURATION] [--actor NAME] [--json]\n"
                "       wardctl --dataplane SOCKET release DEVICE [--reason TEXT] [--json]\n"
                "       wardctl --dataplane SOCKET quarantines|devices [--json]\n"
+               "       wardctl --dataplane SOCKET device set MAC [--name N] [--class C] [--criticality C] [--zone Z]\n"
                "       wardctl rules check [--lenient] [--var NAME=VALUE]... [--overrides FILE]...\n"
                "                           [--threshold-file FILE] [--cache-dir DIR] FILE...\n"
                "\n"
@@ -55,7 +56,9 @@ void Usage(FILE* to) {
                "                      device's (life-critical: contain). --ttl: 90s, 15m, 2h, 1d\n"
                "  release DEVICE      end a quarantine\n"
                "  quarantines         the quarantines in force\n"
-               "  devices             the device inventory (learned and configured)\n");
+               "  devices             the device inventory (learned and configured)\n"
+               "  device set MAC      add or replace a device's static record (name, class, criticality:\n"
+               "                      life-critical|clinical|general, zone); new flows resolve zones with it\n");
 }
 
 // `wardctl rules check`: what a rule author runs before pushing. Exit 1 on any error.
@@ -263,6 +266,10 @@ int main(int argc, char** argv) {
       else if (arg == "--reason") seg.reason = value();
       else if (arg == "--ttl") seg.ttl = value();
       else if (arg == "--actor") seg.actor = value();
+      else if (arg == "--name") seg.name = value();
+      else if (arg == "--class") seg.device_class = value();
+      else if (arg == "--criticality") seg.criticality = value();
+      else if (arg == "--zone") seg.zone = value();
       else if (arg == "--overrides") check.overrides.push_back(value());
       else if (arg == "--threshold-file") check.threshold_file = value();
       else if (arg == "--cache-dir") check.cache_dir = value();
@@ -298,7 +305,9 @@ int main(int argc, char** argv) {
   const bool rules_load = command == "rules" && words.size() == 2 && words[0] == "load";
   const bool seg_one = (command == "quarantine" || command == "release") && words.size() == 1;
   const bool seg_list = (command == "quarantines" || command == "devices") && words.empty();
-  if (socket.empty() || (command != "status" && command != "events" && !rules_load && !seg_one && !seg_list)) {
+  const bool device_set = command == "device" && words.size() == 2 && words[0] == "set";
+  if (socket.empty() ||
+      (command != "status" && command != "events" && !rules_load && !seg_one && !seg_list && !device_set)) {
     Usage(stderr);
     return kExitUsage;
   }
@@ -306,10 +315,11 @@ int main(int argc, char** argv) {
   auto channel = grpc::CreateChannel("unix:" + socket, grpc::InsecureChannelCredentials());
   auto stub = pb::Dataplane::NewStub(channel);
 
-  if (seg_one || seg_list) {
+  if (seg_one || seg_list || device_set) {
     seg.socket = socket;
-    seg.command = command;
+    seg.command = device_set ? "device-set" : command;
     if (seg_one) seg.device = words[0];
+    if (device_set) seg.device = words[1];
     seg.json = json;
     seg.timeout_s = std::max(timeout_s, 10);
     return wardctl::RunSegmentation(*stub, seg);
@@ -356,12 +366,7 @@ int main(int argc, char** argv) {
       return kExitFailure;
     }
     if (json) {
-      std::string out;
-      google::protobuf::util::JsonPrintOptions opts;
-      opts.always_print_primitive_fields = true;
-      opts.preserve_proto_field_names = true;
-      (void)google::protobuf::util::MessageToJsonString(status, &out, opts);
-      std::cout << out << std::endl;
+      wardctl::PrintJson(status);
     } else {
       PrintTables(status);
       if (!status.rules_version().empty() || status.rules_loaded()) {

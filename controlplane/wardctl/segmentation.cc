@@ -33,15 +33,6 @@ std::string Join(const google::protobuf::RepeatedPtrField<std::string>& v, size_
   return out.empty() ? "-" : out;
 }
 
-void PrintJson(const google::protobuf::Message& m) {
-  std::string out;
-  google::protobuf::util::JsonPrintOptions opts;
-  opts.always_print_primitive_fields = true;
-  opts.preserve_proto_field_names = true;
-  (void)google::protobuf::util::MessageToJsonString(m, &out, opts);
-  std::cout << out << std::endl;
-}
-
 void PrintEntry(const pb::QuarantineEntry& q) {
   std::printf("%-20s %-4llu %-8s %-20s %-20s %-16s %s\n", q.device().c_str(),
               static_cast<unsigned long long>(q.device_id()), q.level().c_str(), Time(q.since_unix_ns()).c_str(),
@@ -63,6 +54,15 @@ int Failed(const std::string& socket, const grpc::Status& rc) {
 }
 
 }  // namespace
+
+void PrintJson(const google::protobuf::Message& m) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions opts;
+  opts.always_print_primitive_fields = true;
+  opts.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(m, &out, opts);
+  std::cout << out << std::endl;
+}
 
 int RunSegmentation(pb::Dataplane::Stub& stub, const SegmentationArgs& a) {
   grpc::ClientContext ctx;
@@ -102,6 +102,24 @@ int RunSegmentation(pb::Dataplane::Stub& stub, const SegmentationArgs& a) {
     else std::printf("released %s (generation %llu)\n", resp.released().device().c_str(),
                      static_cast<unsigned long long>(resp.generation_id()));
     if (!resp.warning().empty()) std::fprintf(stderr, "wardctl: warning: %s\n", resp.warning().c_str());
+    return 0;
+  }
+  if (a.command == "device-set") {
+    pb::SetDeviceRequest req;
+    req.set_mac(a.device);
+    req.set_name(a.name);
+    req.set_device_class(a.device_class);
+    req.set_criticality(a.criticality);
+    req.set_zone(a.zone);
+    pb::SetDeviceResponse resp;
+    const auto rc = stub.SetDevice(&ctx, req, &resp);
+    if (!rc.ok()) return Failed(a.socket, rc);
+    if (a.json) PrintJson(resp);
+    else std::printf("device %s (id %llu): %s, class %s, %s, zone %s (generation %llu)\n", resp.device().mac().c_str(),
+                     static_cast<unsigned long long>(resp.device().id()), resp.device().name().c_str(),
+                     resp.device().device_class().c_str(), resp.device().criticality().c_str(),
+                     resp.device().zone().empty() ? "-" : resp.device().zone().c_str(),
+                     static_cast<unsigned long long>(resp.generation_id()));
     return 0;
   }
   if (a.command == "quarantines") {

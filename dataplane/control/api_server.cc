@@ -167,6 +167,19 @@ class ApiServer::Service final : public pb::Dataplane::Service {
     return grpc::Status::OK;
   }
 
+  grpc::Status SetDevice(grpc::ServerContext*, const pb::SetDeviceRequest* request,
+                         pb::SetDeviceResponse* response) override {
+    if (!seg_) return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "no segmentation here");
+    const auto r = seg_->SetDevice(
+        {request->mac(), request->name(), request->device_class(), request->criticality(), request->zone()});
+    if (r.error != QuarantineOutcome::Error::kNone) return ErrorOf(r);
+    response->set_generation_id(r.generation_id);
+    for (const auto& d : seg_->Devices()) {
+      if (d.mac == r.entry.device) ToProto(d, response->mutable_device());
+    }
+    return grpc::Status::OK;
+  }
+
   grpc::Status ListDevices(grpc::ServerContext*, const pb::ListDevicesRequest*,
                            pb::ListDevicesResponse* response) override {
     if (!seg_) return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "no segmentation here");

@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -121,9 +123,11 @@ Controller::Controller(generation::GenerationStore& store,
 }
 
 void Controller::SetSegmentation(const config::SegmentationConfig& seg,
-                                 std::vector<const device::DeviceTable*> tables, std::string boot_id) {
+                                 std::vector<const device::DeviceTable*> tables, std::string boot_id,
+                                 std::vector<std::string> pair_names) {
   std::lock_guard lock(mu_);
   seg_cfg_ = seg;
+  pair_names_ = std::move(pair_names);
   tables_ = std::move(tables);
   boot_id_ = std::move(boot_id);
   inventory_.SetStatic(StaticDevices(seg));
@@ -423,6 +427,64 @@ std::vector<QuarantineView> Controller::Quarantines() {
 
 std::vector<DeviceView> Controller::Devices() {
   std::lock_guard lock(mu_);
+  return DevicesLocked();
+}
+
+QuarantineOutcome Controller::SetDevice(const DeviceRecordCommand& cmd) {
+  QuarantineOutcome out;
+  auto invalid = [&](const std::string& why) {
+    out.error = QuarantineOutcome::Error::kInvalid;
+    out.message = why;
+    return out;
+  };
+  device::Mac mac;
+  if (!device::ParseMac(cmd.mac, &mac) || (mac[0] & 1)) return invalid("'" + cmd.mac + "' is not a device's MAC address");
+  auto name_ok = [](const std::string& t) {
+    return std::all_of(t.begin(), t.end(), [](char c) { return std::islower(uint8_t(c)) || std::isdigit(uint8_t(c)) || c == '-' || c == '_'; });
+  };
+  if (!name_ok(cmd.device_class)) return invalid("class '" + cmd.device_class + "': use a-z, 0-9, - and _");
+  config::DeviceConfig d;
+  d.mac = device::MacText(mac);
+  d.name = Utf8(cmd.name);
+  d.device_class = cmd.device_class;
+  if (cmd.criticality == "life-critical") d.criticality = config::Criticality::kLifeCritical;
+  else if (cmd.criticality == "clinical") d.criticality = config::Criticality::kClinical;
+  else if (cmd.criticality.empty() || cmd.criticality == "general") d.criticality = config::Criticality::kGeneral;
+  else return invalid("criticality '" + cmd.criticality + "': life-critical, clinical or general");
+  std::lock_guard lock(mu_);
+  if (!cmd.zone.empty() && std::none_of(seg_cfg_.zones.begin(), seg_cfg_.zones.end(),
+                                        [&](const config::ZoneConfig& z) { return z.name == cmd.zone; })) {
+    return invalid("no zone named '" + cmd.zone + "'");
+  }
+  d.zone = cmd.zone;
+  config::SegmentationConfig next = seg_cfg_;
+  auto it = std::find_if(next.devices.begin(), next.devices.end(), [&](const auto& x) { return x.mac == d.mac; });
+  if (it != next.devices.end()) {
+    d.ips = it->ips;
+    *it = d;
+  } else {
+    next.devices.push_back(d);
+  }
+  // A new segmentation for the workers (zone resolution reads the static records);
+  // flows already decided keep their decision.
+  const auto* cur = store_.Current();
+  std::string why;
+  auto seg = segment::Segmentation::Build(next, pair_names_, &why);
+  if (!seg) return invalid(why);
+  auto gen = generation::Generation::SameTopology(*cur);
+  gen->segmentation = std::move(seg);
+  std::unique_ptr<const generation::Generation> retired;
+  out.generation_id = store_.Publish(std::move(gen), &retired);
+  DrainLocked();  // policy records of the old segmentation point into it
+  retired.reset();
+  seg_cfg_ = std::move(next);
+  inventory_.SetStatic(StaticDevices(seg_cfg_));
+  out.entry.device = d.mac;
+  out.changed = true;
+  return out;
+}
+
+std::vector<DeviceView> Controller::DevicesLocked() {
   inventory_.Update(tables_);
   std::vector<DeviceView> out;
   for (const auto& d : inventory_.List()) {

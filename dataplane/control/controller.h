@@ -37,7 +37,7 @@ class Controller final : public SegmentationOps {
   // Segmentation: the configuration (default levels, class limits, static devices),
   // the workers' device tables, the snapshot file and the boot id written into it.
   void SetSegmentation(const config::SegmentationConfig& seg, std::vector<const device::DeviceTable*> tables,
-                       std::string boot_id);
+                       std::string boot_id, std::vector<std::string> pair_names = {});
   void SetClock(Clock clock) { clock_ = std::move(clock); }
 
   // At start, before the first generation is published: the quarantines of the last
@@ -71,6 +71,7 @@ class Controller final : public SegmentationOps {
   QuarantineOutcome Release(const std::string& device, const std::string& reason, const std::string& actor) override;
   std::vector<QuarantineView> Quarantines() override;
   std::vector<DeviceView> Devices() override;
+  QuarantineOutcome SetDevice(const DeviceRecordCommand& cmd) override;
 
   std::mutex& mutex() { return mu_; }
 
@@ -100,6 +101,7 @@ class Controller final : public SegmentationOps {
   config::Criticality CriticalityOf(const quarantine::Selector& s) const;
   // The zone of an inventory device as the workers resolve it (by its first address).
   std::string ZoneOf(const device::DeviceInfo& d) const;
+  std::vector<DeviceView> DevicesLocked();
   uint64_t Now() const { return clock_(); }
   static std::string Utf8(const std::string& in);
 
@@ -115,6 +117,7 @@ class Controller final : public SegmentationOps {
   device::Inventory inventory_;
   quarantine::Registry registry_;
   std::string boot_id_;
+  std::vector<std::string> pair_names_;  // the configured pairs, for rebuilding the segmentation
   std::string snapshot_error_;
   std::vector<RuleRequest> rule_requests_;
   std::vector<RuleRequest> rule_refusals_;  // matches on frames toward a device: reported, not applied

@@ -45,6 +45,10 @@ struct QuarantineOutcome {
   uint64_t generation_id = 0;
 };
 
+struct DeviceRecordCommand {
+  std::string mac, name, device_class, criticality, zone;
+};
+
 class SegmentationOps {
  public:
   virtual ~SegmentationOps() = default;
@@ -53,6 +57,8 @@ class SegmentationOps {
                                     const std::string& actor) = 0;
   virtual std::vector<QuarantineView> Quarantines() = 0;
   virtual std::vector<DeviceView> Devices() = 0;
+  // entry.device: the MAC; the device itself is in Devices().
+  virtual QuarantineOutcome SetDevice(const DeviceRecordCommand& cmd) = 0;
 };
 
 }  // namespace wardgate::control

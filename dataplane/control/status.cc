@@ -116,11 +116,15 @@ Status CollectStatus(const Dataplane& dp) {
       {"stream_pool_exhausted", &worker::WorkerCounters::stream_pool_exhausted},
       {"stream_depth_reached", &worker::WorkerCounters::stream_depth_reached},
       {"stream_window_overruns", &worker::WorkerCounters::stream_window_overruns}};
-  for (const auto& [name, field] : flow_fields) {
-    uint64_t sum = 0;
-    for (const auto* c : counters) sum += (c->*field).Load();
-    s.flows.emplace_back(name, sum);
-  }
+  // Each named counter summed over the workers.
+  auto sum_into = [&counters](const auto& fields, ReasonCounts& out) {
+    for (const auto& [name, field] : fields) {
+      uint64_t sum = 0;
+      for (const auto* c : counters) sum += (c->*field).Load();
+      out.emplace_back(name, sum);
+    }
+  };
+  sum_into(flow_fields, s.flows);
   const std::pair<const char*, worker::Counter worker::WorkerCounters::*> seg_fields[] = {
       {"policy_flows_allowed", &worker::WorkerCounters::policy_flows_allowed},
       {"policy_flows_denied", &worker::WorkerCounters::policy_flows_denied},
@@ -130,11 +134,7 @@ Status CollectStatus(const Dataplane& dp) {
       {"policy_stateless_denied", &worker::WorkerCounters::policy_stateless_denied},
       {"devices_table_full", &worker::WorkerCounters::devices_table_full},
       {"fragments_untracked", &worker::WorkerCounters::fragments_untracked}};
-  for (const auto& [name, field] : seg_fields) {
-    uint64_t sum = 0;
-    for (const auto* c : counters) sum += (c->*field).Load();
-    s.segmentation.emplace_back(name, sum);
-  }
+  sum_into(seg_fields, s.segmentation);
   s.malformed = SumMalformed(counters);
   s.drops = SumDrops(counters);
   if (dp.add_segmentation) dp.add_segmentation(s);

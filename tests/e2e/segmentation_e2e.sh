@@ -381,6 +381,17 @@ inventory_ok() {
   return 1
 }
 check "inventory: the pump (ip, class, criticality, packets_from > 0) and the learned monitor" inventory_ok
+check "inventory: wardctl device set gives the monitor a name, class and criticality" \
+  wctl device set "$MONITOR_MAC" --name monitor-icu-1 --class patient-monitor --criticality clinical
+device_named() {
+  wctl devices --json | jq -e --arg mm "$MONITOR_MAC" \
+    'any(.devices[]; .mac == $mm and .name == "monitor-icu-1" and .device_class == "patient-monitor"
+                     and .criticality == "clinical")' >/dev/null
+}
+check "inventory: the monitor's record is listed" device_named
+refused() { ! "$@" >/dev/null 2>&1; }
+check "inventory: device set with an unknown zone is refused" \
+  refused wctl device set "$MONITOR_MAC" --zone nowhere
 
 # ---------------------------------------------------------------- 8: restart keeps the quarantine
 

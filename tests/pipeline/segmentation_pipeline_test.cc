@@ -588,6 +588,26 @@ TEST_F(ControllerTest, SnapshotKeepsQuarantinesAcrossARestart) {
   EXPECT_EQ(controller_->Release("10.77.0.50", "", "t").error, control::QuarantineOutcome::Error::kNone);
 }
 
+TEST_F(ControllerTest, SetDeviceGivesANewDeviceItsClassZoneAndDefaultLevel) {
+  const Host dev = Dev(60);
+  std::array<uint8_t, 16> a{10, 77, 0, 60};
+  const segment::End end{dev.mac.data(), a.data(), false, 0, segment::kNoPair};
+  EXPECT_EQ(store_->Current()->segmentation->ZoneOf(end), segment::kNoZone);
+  const auto r = controller_->SetDevice({"02:77:00:00:00:3C", "pump-2", "infusion-pump", "life-critical", ""});
+  ASSERT_EQ(r.error, control::QuarantineOutcome::Error::kNone) << r.message;
+  EXPECT_STREQ(store_->Current()->segmentation->ZoneName(store_->Current()->segmentation->ZoneOf(end)), "pumps")
+      << "the workers resolve its zone from its class when the call returns";
+  bool listed = false;
+  for (const auto& d : controller_->Devices()) listed |= d.mac == "02:77:00:00:00:3c" && d.name == "pump-2";
+  EXPECT_TRUE(listed);
+  EXPECT_EQ(Q("02:77:00:00:00:3c").entry.level, "contain") << "life-critical now";
+  using E = control::QuarantineOutcome::Error;
+  EXPECT_EQ(controller_->SetDevice({"02:77:00:00:00:3c", "", "pump", "vital", ""}).error, E::kInvalid);
+  EXPECT_EQ(controller_->SetDevice({"02:77:00:00:00:3c", "", "pump", "", "nowhere"}).error, E::kInvalid);
+  EXPECT_EQ(controller_->SetDevice({"ff:ff:ff:ff:ff:ff", "", "pump", "", ""}).error, E::kInvalid);
+  EXPECT_EQ(controller_->SetDevice({"02:77:00:00:00:3c", "", "Infusion Pump", "", ""}).error, E::kInvalid);
+}
+
 TEST(QuarantineSet, FindsEveryDeviceAddedAndNoOther) {
   segment::QuarantineSet set;
   EXPECT_TRUE(set.empty());
