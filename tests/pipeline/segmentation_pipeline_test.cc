@@ -588,6 +588,36 @@ TEST_F(ControllerTest, SnapshotKeepsQuarantinesAcrossARestart) {
   EXPECT_EQ(controller_->Release("10.77.0.50", "", "t").error, control::QuarantineOutcome::Error::kNone);
 }
 
+TEST_F(ControllerTest, DeviceClassCanLimitARuleToAnAlert) {
+  cfg_.quarantine.rule_response["lab-analyser"] = config::RuleResponse::kAlert;
+  cfg_.quarantine.rule_response["imaging"] = config::RuleResponse::kContain;
+  Start();
+  ASSERT_EQ(controller_->SetDevice({"02:77:00:00:00:0c", "", "lab-analyser", "", ""}).error,
+            control::QuarantineOutcome::Error::kNone);
+  ASSERT_EQ(controller_->SetDevice({"02:77:00:00:00:15", "", "imaging", "", ""}).error,
+            control::QuarantineOutcome::Error::kNone);
+  rules::Rule rule;
+  rule.sid = 7003;
+  rule.msg = "beacon";
+  rule.quarantine = rules::Rule::Quarantine::kIsolate;
+  for (const Host& h : {Monitor(), Ehr()}) {  // .12 is the lab analyser now, .21 (MAC ..:15) imaging
+    events::AlertRecord* r = ring_.Reserve();
+    ASSERT_NE(r, nullptr);
+    r->kind = events::AlertRecord::Kind::kAlert;
+    r->rule = &rule;
+    r->src_mac = h.mac;
+    r->dst_mac = Workstation().mac;
+    r->from_device = true;
+    r->ts_ns = now_;
+    ring_.Commit();
+  }
+  controller_->Drain();
+  EXPECT_EQ(Enforced(Monitor()), nullptr) << "its class allows a rule only an alert";
+  EXPECT_NE(Eve().find("alert only"), std::string::npos);
+  ASSERT_NE(Enforced(Ehr()), nullptr);
+  EXPECT_EQ(Enforced(Ehr())->level, config::QuarantineLevel::kContain) << "its class caps rules at contain";
+}
+
 TEST_F(ControllerTest, SetDeviceGivesANewDeviceItsClassZoneAndDefaultLevel) {
   const Host dev = Dev(60);
   std::array<uint8_t, 16> a{10, 77, 0, 60};
