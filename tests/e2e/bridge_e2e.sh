@@ -25,7 +25,7 @@ REPO=${REPO:-$(cd "$SELF_DIR/../.." && pwd)}
 # shellcheck source-path=SCRIPTDIR source=../lib/ward.sh
 source "$REPO/tests/lib/ward.sh"
 
-CONFIG=${CONFIG:-$REPO/deploy/examples/ward.yaml}
+CONFIG=${CONFIG:-}
 WARDCTL="$WARDGATE_BUILD/wardctl"
 PY=/usr/bin/python3                 # Debian's python3-hl7 imports only with this one
 LISTENER="$SELF_DIR/mllp_listener.py"
@@ -49,6 +49,10 @@ for bin in wardgate-dp wardctl; do
 done
 
 LOGDIR=$(mktemp -d /tmp/wardgate-e2e.XXXXXX)
+if [[ -z $CONFIG ]]; then  # the shipped ward, forwarding only (its zones would deny the test traffic)
+  CONFIG=$LOGDIR/ward.yaml
+  unsegmented_config "$REPO/deploy/examples/ward.yaml" "$CONFIG"
+fi
 BG_PIDS=()
 CLEANED=no
 INTERRUPTED=no

@@ -36,7 +36,9 @@ EOF
 # The ward's own config with this test's rules, EVE file and control socket.
 sed -e "s|/run/wardgate/ward-dp.sock|$LOGDIR/dp.sock|" \
   -e "s|^  files: \[\]|  files: [\"$LOGDIR/ward.rules\"]|" \
-  -e "s|^  file: \"\"|  file: \"$EVE\"|" "$REPO/deploy/examples/ward.yaml" >"$LOGDIR/ward.yaml"
+  -e "s|^  file: \"\"|  file: \"$EVE\"|" "$REPO/deploy/examples/ward.yaml" >"$LOGDIR/ward-segmented.yaml"
+# Signatures are under test here, not the ward's zones (segmentation_e2e.sh tests those).
+unsegmented_config "$LOGDIR/ward-segmented.yaml" "$LOGDIR/ward.yaml"
 grep -q "$LOGDIR/ward.rules" "$LOGDIR/ward.yaml" && grep -q "$EVE" "$LOGDIR/ward.yaml" ||
   { echo "ips_e2e.sh: could not derive the config from ward.yaml" >&2; exit 1; }
 

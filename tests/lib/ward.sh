@@ -127,6 +127,23 @@ finish() {
 
 # ---------------------------------------------------------------- wardgate-dp
 
+# unsegmented_config SRC OUT: SRC without zones, policy, devices and inventory, and with
+# its quarantine snapshot under OUT's directory: for suites that test forwarding and
+# signatures across the ward, not the ward's policy (tests/e2e/segmentation_e2e.sh and
+# the quickstart run the shipped segmentation).
+unsegmented_config() {
+  /usr/bin/python3 - "$1" "$2" <<'EOF'
+import os, sys, yaml
+with open(sys.argv[1]) as f:
+    doc = yaml.safe_load(f) or {}
+for key in ("zones", "policy", "devices", "inventory"):
+    doc.pop(key, None)
+doc["quarantine"] = {"snapshot": os.path.join(os.path.dirname(os.path.abspath(sys.argv[2])), "state.json")}
+with open(sys.argv[2], "w") as f:
+    yaml.safe_dump(doc, f, sort_keys=False)
+EOF
+}
+
 # _dp_socket_of CONFIG: print control.socket of a wardgate-dp YAML config.
 _dp_socket_of() {
   local config=$1 sock=""
