@@ -22,10 +22,11 @@ class EventRing {
   }
 
   // Producer (the owning worker): a slot to fill, or nullptr when full (counted).
-  // Call Commit() after filling it.
-  T* Reserve() {
+  // Call Commit() after filling it. keep_free: refuse while fewer slots than that would
+  // stay free (less important events leave room for the ones that must get through).
+  T* Reserve(size_t keep_free = 0) {
     const uint64_t head = head_.load(std::memory_order_relaxed);
-    if (head - tail_.load(std::memory_order_acquire) > mask_) {
+    if (head - tail_.load(std::memory_order_acquire) + keep_free > mask_) {
       lost_.store(lost_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
       return nullptr;
     }
@@ -43,6 +44,7 @@ class EventRing {
 
   uint64_t lost() const { return lost_.load(std::memory_order_relaxed); }
   uint64_t pushed() const { return head_.load(std::memory_order_relaxed); }
+  size_t capacity() const { return mask_ + 1; }
 
  private:
   std::unique_ptr<T[]> slots_;

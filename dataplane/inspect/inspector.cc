@@ -153,7 +153,9 @@ void Inspector::Anomaly(const char* name, const parse::PacketView& view, const F
 
 void Inspector::Policy(const segment::Segmentation& seg, const segment::Decision& d, const parse::PacketView& view,
                        const uint8_t* frame, const FlowContext& flow, uint64_t ts_ns) {
-  events::AlertRecord* r = ring_->Reserve();
+  // A flood of denied flows (a scan) must not crowd out alerts, which may carry a
+  // rule's quarantine request: policy records leave a quarter of the ring free.
+  events::AlertRecord* r = ring_->Reserve(ring_->capacity() / 4);
   if (!r) {
     ++counters_.events_lost;
     return;

@@ -457,6 +457,32 @@ TEST_F(Segmentation, RuleWithQuarantineOptionStopsTheFlowItMatched) {
   EXPECT_TRUE(FromNetwork(in.Syn())) << "toward a device: alerted, not a reason to cut the target";
 }
 
+// A scan of denied flows fills the event ring with policy records, but not the last
+// quarter: the alert that asks for a quarantine still gets through.
+TEST_F(Segmentation, APolicyFloodLeavesRoomForAlerts) {
+  Configure(Ward("  - { from: pumps, to: office, proto: tcp, ports: [4444], action: allow }\n"));
+  config::RulesConfig rc;
+  rc.cache_dir.clear();
+  const auto load = inspect::LoadRuleText(
+      "alert tcp any any -> any 4444 (msg:\"backdoor\"; flags:S; sid:7004; rev:1; quarantine:isolate;)\n", "t.rules", rc);
+  ASSERT_TRUE(load.compiled);
+  inspect::AttachRules(*gen_, load, "t", 1);
+  for (uint16_t p = 0; p < 300; ++p) {  // 300 denied flows, nobody drains the ring
+    FromNetwork(TcpConn(Workstation(uint16_t(20000 + p)), Pump(23)).Syn());
+  }
+  EXPECT_EQ(counters_->policy_flows_denied.Load(), 300u);
+  EXPECT_FALSE(FromDevice(TcpConn(Pump(41000), Workstation(4444)).Syn()));
+  bool alert = false;
+  size_t policy_records = 0;
+  while (const events::AlertRecord* r = ring_->Peek()) {
+    alert |= r->kind == events::AlertRecord::Kind::kAlert && r->rule && r->rule->sid == 7004;
+    policy_records += r->kind == events::AlertRecord::Kind::kPolicy;
+    ring_->Release();
+  }
+  EXPECT_EQ(policy_records, ring_->capacity() * 3 / 4);
+  EXPECT_TRUE(alert) << "the quarantine request was not crowded out";
+}
+
 // The control thread's side: levels, TTL on a fake clock, rule requests, bad devices,
 // release by another name, the snapshot across a restart.
 class ControllerTest : public ::testing::Test {

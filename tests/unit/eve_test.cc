@@ -71,6 +71,24 @@ TEST(Eve, BlockedAlertAndDropRecord) {
   EXPECT_FALSE(d.contains("payload"));
 }
 
+// Less important events (policy records) leave room for the ones that must get through.
+TEST(EventRing, KeepFreeLeavesRoomForOthers) {
+  EventRing<int> ring(8);
+  EXPECT_EQ(ring.capacity(), 8u);
+  int pushed = 0;
+  while (int* slot = ring.Reserve(2)) {
+    *slot = pushed++;
+    ring.Commit();
+  }
+  EXPECT_EQ(pushed, 6) << "stops with 2 slots free";
+  EXPECT_EQ(ring.lost(), 1u);
+  ASSERT_NE(ring.Reserve(), nullptr) << "an ordinary event still gets a slot";
+  ring.Commit();
+  ASSERT_NE(ring.Reserve(), nullptr);
+  ring.Commit();
+  EXPECT_EQ(ring.Reserve(), nullptr) << "now full";
+}
+
 TEST(EventRing, FullRingDropsAndCountsNeverBlocks) {
   EventRing<int> ring(4);
   for (int i = 0; i < 4; ++i) {
