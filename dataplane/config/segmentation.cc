@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 #include <arpa/inet.h>
 
@@ -22,12 +23,6 @@ using yaml::Uint;
 
 std::string Idx(const std::string& path, size_t i) { return path + "[" + std::to_string(i) + "]"; }
 
-bool ValidName(const std::string& n) {
-  if (n.empty() || n.size() > 64) return false;
-  return std::all_of(n.begin(), n.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
-  });
-}
 
 // A scalar or a list of scalars, as strings.
 std::vector<std::string> Strings(const YAML::Node& node, const std::string& path) {
@@ -186,14 +181,23 @@ bool ParsePrefix(const std::string& text, Prefix* out, std::string* why) {
   return true;
 }
 
-bool Prefix::Covers(const Prefix& inner) const {
-  if (v6 != inner.v6 || len > inner.len) return false;
-  for (int bit = 0; bit < len; ++bit) {
-    const uint8_t m = static_cast<uint8_t>(0x80 >> (bit % 8));
-    if ((addr[bit / 8] & m) != (inner.addr[bit / 8] & m)) return false;
-  }
-  return true;
+bool ValidName(const std::string& n) {
+  if (n.empty() || n.size() > 64) return false;
+  return std::all_of(n.begin(), n.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+  });
 }
+
+bool Prefix::Contains(const uint8_t* a, bool is_v6) const {
+  if (v6 != is_v6) return false;
+  const int full = len / 8, rest = len % 8;
+  if (std::memcmp(addr.data(), a, full) != 0) return false;
+  if (rest == 0) return true;
+  const uint8_t mask = uint8_t(0xff << (8 - rest));
+  return (addr[full] & mask) == (a[full] & mask);
+}
+
+bool Prefix::Covers(const Prefix& inner) const { return len <= inner.len && Contains(inner.addr.data(), inner.v6); }
 
 const char* PolicyActionName(PolicyAction a) {
   switch (a) {

@@ -24,12 +24,16 @@ struct Prefix {  // an IPv4 or IPv6 prefix; addresses in network order, IPv4 in 
   std::array<uint8_t, 16> addr{};
   uint8_t len = 0;
   bool Covers(const Prefix& inner) const;  // same family, len <= inner.len, same leading bits
+  bool Contains(const uint8_t* addr16, bool is_v6) const;  // the address (16 bytes, IPv4 in the first 4) is in it
   bool operator==(const Prefix&) const = default;
 };
 // "10.77.0.0/24", "fd77::/64", "10.77.0.5" (host); false, with *why, if it is not
 // one. Host bits beyond the length are refused ("10.1.2.3/8": did the author mean the
 // host or the network? we cannot tell).
 bool ParsePrefix(const std::string& text, Prefix* out, std::string* why = nullptr);
+
+// A zone or device class name: 1 to 64 of a-z, 0-9, - and _.
+bool ValidName(const std::string& name);
 
 enum class PolicyAction : uint8_t { kAllow, kDeny, kAlert };
 const char* PolicyActionName(PolicyAction a);

@@ -439,10 +439,9 @@ QuarantineOutcome Controller::SetDevice(const DeviceRecordCommand& cmd) {
   };
   device::Mac mac;
   if (!device::ParseMac(cmd.mac, &mac) || (mac[0] & 1)) return invalid("'" + cmd.mac + "' is not a device's MAC address");
-  auto name_ok = [](const std::string& t) {
-    return std::all_of(t.begin(), t.end(), [](char c) { return std::islower(uint8_t(c)) || std::isdigit(uint8_t(c)) || c == '-' || c == '_'; });
-  };
-  if (!name_ok(cmd.device_class)) return invalid("class '" + cmd.device_class + "': use a-z, 0-9, - and _");
+  if (!cmd.device_class.empty() && !config::ValidName(cmd.device_class)) {
+    return invalid("class '" + cmd.device_class + "': use a-z, 0-9, - and _");
+  }
   config::DeviceConfig d;
   d.mac = device::MacText(mac);
   d.name = Utf8(cmd.name);

@@ -24,15 +24,6 @@ policy::Prefix ToPrefix(const config::Prefix& p) {
   return out;
 }
 
-bool Covers(const config::Prefix& p, const uint8_t* addr, bool v6) {
-  if (p.v6 != v6) return false;
-  const int full = p.len / 8, rest = p.len % 8;
-  if (std::memcmp(p.addr.data(), addr, full) != 0) return false;
-  if (rest == 0) return true;
-  const uint8_t mask = uint8_t(0xff << (8 - rest));
-  return (p.addr[full] & mask) == (addr[full] & mask);
-}
-
 // Most restrictive first: a flow between a deny zone and an allow zone is denied.
 int Severity(policy::Action a) {
   switch (a) {
@@ -210,7 +201,7 @@ uint16_t Segmentation::ZoneOf(const End& e) const {
     if (e.vlan != 0 && std::find(zc.vlans.begin(), zc.vlans.end(), e.vlan) != zc.vlans.end()) return z;
     if (e.addr) {
       for (const auto& p : zc.cidrs) {
-        if (Covers(p, e.addr, e.v6)) return z;
+        if (p.Contains(e.addr, e.v6)) return z;
       }
     }
     if (dev && !dev->device_class.empty() &&
@@ -286,7 +277,7 @@ Decision Segmentation::Decide(const End& client, const End& server, uint8_t prot
 bool Segmentation::Remediation(const parse::PacketView& v, const uint8_t* peer_addr, bool device_sent) const {
   const bool v6 = v.l3 == parse::L3::kIpv6;
   for (const auto& p : remediation_) {
-    if (Covers(p, peer_addr, v6)) return true;
+    if (p.Contains(peer_addr, v6)) return true;
   }
   if (v.ip_proto != parse::kProtoUdp) return false;
   // DHCP and DNS in their own direction only (client port to server port and back), UDP

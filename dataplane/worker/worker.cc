@@ -114,6 +114,28 @@ bool PolicyStage(const generation::Generation& gen, Stages& stages, WorkerCounte
   return deny;
 }
 
+// The quarantines a frame touches: by source MAC, destination MAC, source address,
+// destination address (null where none). Looked up once per frame.
+struct QuarantineMatches {
+  const segment::Quarantined* match[4] = {};
+  bool any() const { return match[0] || match[1] || match[2] || match[3]; }
+};
+
+QuarantineMatches FindQuarantines(const generation::Generation& gen, const parse::PacketView& view,
+                                  const uint8_t* frame) {
+  QuarantineMatches m;
+  if (!gen.quarantines || gen.quarantines->empty()) return m;
+  const segment::QuarantineSet& qs = *gen.quarantines;
+  const bool ip = view.l3 == parse::L3::kIpv4 || view.l3 == parse::L3::kIpv6;
+  m.match[0] = qs.FindMac(frame + 6);
+  m.match[1] = qs.FindMac(frame);
+  if (ip) {
+    m.match[2] = qs.FindIp(view.src_addr.data());
+    m.match[3] = qs.FindIp(view.dst_addr.data());
+  }
+  return m;
+}
+
 // The quarantine gate: is this frame of a quarantined device allowed by its level?
 // isolate: only address resolution and the remediation list (DHCP, DNS, management);
 // contain: address resolution, flows first seen before the quarantine, and flows to
@@ -123,19 +145,14 @@ bool PolicyStage(const generation::Generation& gen, Stages& stages, WorkerCounte
 // by address) and any one that forbids it drops it: the strictest level wins.
 // before_flow: called before the flow stage, only isolation can be judged (so an
 // isolated device cannot fill the flow table with flows it will never use).
-bool QuarantineGate(const generation::Generation& gen, const parse::PacketView& view, const uint8_t* frame,
+bool QuarantineGate(const generation::Generation& gen, const parse::PacketView& view, const QuarantineMatches& m,
                     const flow::Flow* f, bool before_flow = false) {
-  const segment::QuarantineSet& qs = *gen.quarantines;
-  const bool ip = view.l3 == parse::L3::kIpv4 || view.l3 == parse::L3::kIpv6;
-  const segment::Quarantined* match[4] = {qs.FindMac(frame + 6), qs.FindMac(frame),
-                                          ip ? qs.FindIp(view.src_addr.data()) : nullptr,
-                                          ip ? qs.FindIp(view.dst_addr.data()) : nullptr};
-  if (!match[0] && !match[1] && !match[2] && !match[3]) return false;
+  if (!m.any()) return false;
   // Address resolution keeps the device reachable for what it may still do.
   if (LinkControl(view)) return false;
-  if (!ip) return true;
+  if (view.l3 != parse::L3::kIpv4 && view.l3 != parse::L3::kIpv6) return true;
   for (int i = 0; i < 4; ++i) {
-    const segment::Quarantined* q = match[i];
+    const segment::Quarantined* q = m.match[i];
     if (!q) continue;
     const bool device_sent = i == 0 || i == 2;
     if (q->level == config::QuarantineLevel::kIsolate) {
@@ -164,8 +181,8 @@ inspect::Verdict InspectFrame(const generation::Generation& gen, Stages& stages,
 
   inspect::FlowContext fc;
   fc.from_device = gen.toward_devices[bv.in_port];
-  const bool quarantines = gen.quarantines && !gen.quarantines->empty();
-  if (quarantines && QuarantineGate(gen, view, frame, nullptr, /*before_flow=*/true)) {
+  const QuarantineMatches quarantined = FindQuarantines(gen, view, frame);
+  if (QuarantineGate(gen, view, quarantined, nullptr, /*before_flow=*/true)) {
     why = DropReason::kQuarantine;
     return inspect::Verdict::kDrop;
   }
@@ -216,7 +233,7 @@ inspect::Verdict InspectFrame(const generation::Generation& gen, Stages& stages,
     why = DropReason::kPolicy;
     return inspect::Verdict::kDrop;
   }
-  if (quarantines && QuarantineGate(gen, view, frame, f)) {
+  if (QuarantineGate(gen, view, quarantined, f)) {
     why = DropReason::kQuarantine;
     return inspect::Verdict::kDrop;
   }
@@ -351,7 +368,7 @@ DropReason SegmentUnparsed(const generation::Generation& gen, Stages& stages, Wo
                            uint16_t rx_port, parse::ParseError err, const parse::PacketView& view, rte_mbuf* m) {
   const auto* frame = rte_pktmbuf_mtod(m, const uint8_t*);
   if (rte_pktmbuf_data_len(m) < 14) return DropReason::kCount;
-  if (gen.quarantines && !gen.quarantines->empty() && QuarantineGate(gen, view, frame, nullptr)) {
+  if (QuarantineGate(gen, view, FindQuarantines(gen, view, frame), nullptr)) {
     return DropReason::kQuarantine;
   }
   if (!gen.segmentation->has_policy()) return DropReason::kCount;
